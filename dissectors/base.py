@@ -1,0 +1,99 @@
+"""What every dissector shares: problems, decode results, address helpers.
+
+A decoder is a pure function ``decode(buf: bytes) -> Decoded``: it reads what
+it can, never raises on malformed input, and reports what was wrong as
+``Problem`` values (offset relative to the start of its own layer). The frame
+chain (``dissectors.frame``) shifts offsets to the frame and carries on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong with a packet: where (byte offset) and why."""
+
+    offset: int
+    reason: str
+    layer: str = ""
+
+    def shifted(self, by: int, layer: str = "") -> Problem:
+        return Problem(self.offset + by, self.reason, self.layer or layer)
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """Base class of every decoded layer record; ``proto`` names it in JSON."""
+
+    proto: ClassVar[str] = "layer"
+
+
+@dataclass(slots=True)
+class Decoded:
+    """A decoder's answer: the record (None if not even a header could be
+    read), what follows the header for the next decoder, and the problems."""
+
+    record: Any
+    payload: bytes = b""
+    problems: list[Problem] = field(default_factory=list)
+    # Offset of ``payload`` inside the buffer given to the decoder.
+    payload_offset: int = 0
+
+
+class Malformed(Exception):
+    """Raised inside a decoder to stop reading; never escapes a decoder."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(reason)
+        self.offset = offset
+        self.reason = reason
+
+
+def ipv4_str(b: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET, b)
+
+
+def ipv6_str(b: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, b)
+
+
+def addr_str(b: bytes) -> str:
+    """An address as people write it: dotted IPv4, IPv6, else hex bytes."""
+    if len(b) == 4:
+        return ipv4_str(b)
+    if len(b) == 16:
+        return ipv6_str(b)
+    return b.hex()
+
+
+def addr_bytes(s: str) -> bytes:
+    """The inverse of ``addr_str``."""
+    try:
+        return ipaddress.ip_address(s).packed
+    except ValueError:
+        return bytes.fromhex(s)
+
+
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071 one's complement sum, as IPv4, GRE and NHRP use it.
+
+    Sums native-order 16-bit words (fast: no per-word Python work) and swaps
+    the folded result on little-endian hosts, which RFC 1071 (section 2B)
+    shows is the same sum."""
+    if len(data) & 1:
+        data = bytes(data) + b"\0"
+    total = sum(memoryview(bytes(data)).cast("H"))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    if _LITTLE:
+        total = ((total & 0xFF) << 8) | (total >> 8)
+    return ~total & 0xFFFF
+
+
+_LITTLE = sys.byteorder == "little"

@@ -1,0 +1,316 @@
+"""The decode chain: link layer → IP → GRE / ESP / UDP → NHRP, recursively.
+
+A loop, not recursion: each step says what the next bytes are, so nesting
+(GRE in IP in GRE, ESP in ESP) is bounded by ``max_depth`` however the packet
+was crafted. Offsets in problems are shifted to be frame offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from dissectors import gre as gre_mod
+from dissectors import ip as ip_mod
+from dissectors import link
+from dissectors.base import Layer, Problem
+from dissectors.transport import decode_icmp, decode_tcp
+
+# Link types, as in nhrpscope.capture (duplicated as plain numbers to keep
+# dissectors free of nhrpscope imports).
+_LT_NULL, _LT_ETH, _LT_RAW, _LT_LOOP, _LT_SLL, _LT_IPV4, _LT_IPV6, _LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
+_LT_RAW_ALIASES = (12, 14)
+
+SaLookup = Callable[[int, str, str], object | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Data(Layer):
+    """Bytes nhrpscope does not dissect further."""
+
+    proto = "data"
+    length: int
+    what: str = ""
+
+
+@dataclass(slots=True)
+class Packet:
+    frame: int
+    time: float
+    wire_len: int
+    layers: list[Layer] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    comment: str | None = None
+
+    def layer(self, proto: str) -> Layer | None:
+        for la in self.layers:
+            if la.proto == proto:
+                return la
+        return None
+
+    def has(self, proto: str) -> bool:
+        return any(la.proto == proto for la in self.layers)
+
+
+_ETHERTYPE_NEXT = {link.ETH_IPV4: "ipv4", link.ETH_IPV6: "ipv6"}
+_IPPROTO_NEXT = {
+    ip_mod.PROTO_GRE: "gre", ip_mod.PROTO_ESP: "esp", ip_mod.PROTO_UDP: "udp",
+    ip_mod.PROTO_ICMP: "icmp", ip_mod.PROTO_ICMPV6: "icmpv6", ip_mod.PROTO_TCP: "tcp",
+    ip_mod.PROTO_IPIP: "ipv4", ip_mod.PROTO_IPV6: "ipv6",
+    ip_mod.PROTO_NHRP: "nhrp",  # RFC 2332: NHRP may also ride directly on IP
+}
+_GRE_NEXT = {gre_mod.PT_IPV4: "ipv4", gre_mod.PT_IPV6: "ipv6", gre_mod.PT_NHRP: "nhrp",
+             gre_mod.PT_TEB: "eth"}
+
+
+class FrameDecoder:
+    """Decodes frames one by one; holds what must outlive a frame: IP
+    reassembly buffers and the Security Association lookup."""
+
+    def __init__(self, sa_lookup: SaLookup | None = None, *, reassemble: bool = True,
+                 max_depth: int = 24) -> None:
+        self.sa_lookup = sa_lookup
+        self.reassembler = ip_mod.Reassembler() if reassemble else None
+        self.max_depth = max_depth
+
+    def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
+               wire_len: int | None = None, comment: str | None = None) -> Packet:
+        pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
+        start = _link_start(linktype)
+        if start is None:
+            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link"))
+            pkt.layers.append(Data(len(data), f"linktype-{linktype}"))
+            return pkt
+        self._chain(pkt, start, data, 0)
+        return pkt
+
+    def finish(self) -> list[str]:
+        """Reassembly left undone at the end of the capture, as messages."""
+        return self.reassembler.flush() if self.reassembler else []
+
+    # The chain: (kind, bytes, frame offset) until nothing follows.
+    def _chain(self, pkt: Packet, kind: str, buf: bytes, off: int) -> None:
+        layers, problems = pkt.layers, pkt.problems
+        src = dst = ""
+        depth = 0
+        while kind and buf is not None:
+            depth += 1
+            if depth > self.max_depth:
+                problems.append(Problem(off, f"more than {self.max_depth} nested layers; stopped", kind))
+                layers.append(Data(len(buf), "too deeply nested"))
+                return
+            nxt = ""
+            if kind in ("eth", "sll", "sll2", "null", "loop"):
+                if kind == "eth":
+                    lays, d = link.decode_ethernet(buf)
+                elif kind == "sll":
+                    lays, d = link.decode_sll(buf)
+                elif kind == "sll2":
+                    lays, d = link.decode_sll2(buf)
+                else:
+                    lays, d = link.decode_null(buf, big_endian=kind == "loop")
+                layers.extend(lays)
+                _add(problems, d.problems, off)
+                if d.record is None:
+                    if d.payload:
+                        layers.append(Data(len(d.payload), "llc" if kind == "eth" else "unknown"))
+                    return
+                nxt = _ETHERTYPE_NEXT.get(d.record, "")
+                if not nxt:
+                    layers.append(Data(len(d.payload), f"ethertype-0x{d.record:04x}"))
+                    return
+                kind, buf, off = nxt, d.payload, off + d.payload_offset
+                continue
+            if kind in ("ipv4", "ipv6", "ip"):
+                if kind == "ip":
+                    kind = "ipv6" if buf[:1] and buf[0] >> 4 == 6 else "ipv4"
+                dec = ip_mod.decode_ipv4 if kind == "ipv4" else ip_mod.decode_ipv6
+                rec, d, frag = dec(buf)
+                _add(problems, d.problems, off)
+                if rec is None:
+                    return
+                src, dst = rec.src, rec.dst
+                proto = rec.protocol
+                payload, poff = d.payload, off + d.payload_offset
+                if frag is not None:
+                    if self.reassembler is None:
+                        layers.append(rec)
+                        layers.append(Data(len(payload), "ip-fragment"))
+                        return
+                    whole, frames, notes = self.reassembler.add(frag, pkt.frame, pkt.time)
+                    for n in notes:
+                        problems.append(Problem(off, n, kind))
+                    if whole is not None:
+                        rec = replace(rec, reassembled_from=frames)
+                        payload = whole
+                    elif frag.offset:
+                        layers.append(rec)
+                        layers.append(Data(len(payload), "ip-fragment"))
+                        return
+                    # A first fragment is decoded as far as it goes, as tcpdump
+                    # and tshark do; the whole datagram is decoded again in the
+                    # frame that completes it.
+                layers.append(rec)
+                nxt = _IPPROTO_NEXT.get(proto, "")
+                if not nxt:
+                    layers.append(Data(len(payload), ip_mod.IP_PROTO_NAMES.get(proto, f"ip-proto-{proto}")))
+                    return
+                kind, buf, off = nxt, payload, poff
+                continue
+            if kind == "gre":
+                d = gre_mod.decode_gre(buf)
+                _add(problems, d.problems, off)
+                rec = d.record
+                if rec is None:
+                    return
+                payload = d.payload
+                if _is_keepalive(rec, payload, src):
+                    rec = replace(rec, keepalive=True)
+                layers.append(rec)
+                if not payload:
+                    return
+                pt = rec.protocol_type
+                if pt in (gre_mod.PT_ERSPAN2, gre_mod.PT_ERSPAN3):
+                    e = gre_mod.decode_erspan(payload, pt, rec.seq is not None)
+                    _add(problems, e.problems, off + d.payload_offset)
+                    if e.record is None:
+                        return
+                    layers.append(e.record)
+                    kind, buf, off = "eth", e.payload, off + d.payload_offset + e.payload_offset
+                    continue
+                if pt == gre_mod.PT_CMD:
+                    c = gre_mod.decode_cmd(payload)
+                    _add(problems, c.problems, off + d.payload_offset)
+                    if c.record is None:
+                        return
+                    layers.append(c.record)
+                    pt, payload = c.record.ethertype, c.payload
+                    off += c.payload_offset
+                    if rec.protocol_type == gre_mod.PT_CMD and _is_keepalive(
+                            replace(rec, protocol_type=pt), payload, src):
+                        layers[-2] = replace(rec, keepalive=True)
+                nxt = _GRE_NEXT.get(pt, "")
+                if not nxt:
+                    layers.append(Data(len(payload), rec.protocol_name))
+                    return
+                kind, buf, off = nxt, payload, off + d.payload_offset
+                continue
+            if kind == "nhrp":
+                from dissectors.nhrp import decode_nhrp
+
+                d = decode_nhrp(buf)
+                _add(problems, d.problems, off)
+                if d.record is not None:
+                    layers.append(d.record)
+                return
+            if kind == "esp":
+                from dissectors.esp import decode_esp
+
+                sa = None
+                if self.sa_lookup is not None and len(buf) >= 4:
+                    sa = self.sa_lookup(int.from_bytes(buf[:4], "big"), src, dst)
+                d = decode_esp(buf, sa)
+                _add(problems, d.problems, off)
+                if d.record is None:
+                    return
+                layers.append(d.record)
+                nh = getattr(d.record, "next_header", None)
+                if not d.payload or nh is None:
+                    return
+                nxt = _IPPROTO_NEXT.get(nh, "")
+                if not nxt:
+                    layers.append(Data(len(d.payload), ip_mod.IP_PROTO_NAMES.get(nh, f"ip-proto-{nh}")))
+                    return
+                # Decrypted bytes have no place in the frame: offsets restart at 0.
+                kind, buf, off = nxt, d.payload, 0
+                continue
+            if kind == "udp":
+                from dissectors import udp
+
+                d = udp.decode_udp(buf)
+                _add(problems, d.problems, off)
+                if d.record is None:
+                    return
+                layers.append(d.record)
+                what = udp.classify_udp_payload(d.record.src_port, d.record.dst_port, d.payload)
+                poff = off + d.payload_offset
+                if what == "esp":
+                    kind, buf, off = "esp", d.payload, poff
+                    continue
+                if what == "ike":
+                    from dissectors.ike import decode_ike
+
+                    body = d.payload
+                    if 4500 in (d.record.src_port, d.record.dst_port):
+                        body, poff = body[4:], poff + 4  # the non-ESP marker
+                    k = decode_ike(body)
+                    _add(problems, k.problems, poff)
+                    if k.record is not None:
+                        layers.append(k.record)
+                    return
+                if what == "nat-keepalive":
+                    layers.append(udp.NatKeepalive())
+                    return
+                if d.payload:
+                    layers.append(Data(len(d.payload), "udp-payload"))
+                return
+            if kind in ("icmp", "icmpv6"):
+                d = decode_icmp(buf, kind == "icmpv6")
+                _add(problems, d.problems, off)
+                if d.record is not None:
+                    layers.append(d.record)
+                return
+            if kind == "tcp":
+                d = decode_tcp(buf)
+                _add(problems, d.problems, off)
+                if d.record is not None:
+                    layers.append(d.record)
+                return
+            return
+
+
+def _add(into: list[Problem], new: list[Problem], off: int) -> None:
+    for p in new:
+        into.append(p.shifted(off) if off else p)
+
+
+def _is_keepalive(rec: gre_mod.Gre, payload: bytes, outer_src: str) -> bool:
+    """A GRE keepalive (Cisco) is an IPv4 packet carrying a GRE header back to
+    the sender; on its way back it is a bare GRE header with type 0."""
+    if rec.protocol_type == 0 and not payload:
+        return True
+    if rec.protocol_type != gre_mod.PT_IPV4 or len(payload) < 24 or payload[0] != 0x45:
+        return False
+    if payload[9] != ip_mod.PROTO_GRE:
+        return False
+    from dissectors.base import ipv4_str
+
+    return ipv4_str(payload[16:20]) == outer_src
+
+
+def _link_start(linktype: int) -> str | None:
+    if linktype == _LT_ETH:
+        return "eth"
+    if linktype in (_LT_RAW, *_LT_RAW_ALIASES):
+        return "ip"
+    if linktype == _LT_IPV4:
+        return "ipv4"
+    if linktype == _LT_IPV6:
+        return "ipv6"
+    if linktype == _LT_SLL:
+        return "sll"
+    if linktype == _LT_SLL2:
+        return "sll2"
+    if linktype == _LT_NULL:
+        return "null"
+    if linktype == _LT_LOOP:
+        return "loop"
+    return None
+
+
+def decode_ip(buf: bytes) -> tuple[list[Layer], list[Problem]]:
+    """Decode a bare IP packet (no reassembly, no keys): for packets carried
+    inside others, such as the one an NHRP traffic indication quotes."""
+    pkt = Packet(0, 0.0, len(buf))
+    FrameDecoder(reassemble=False)._chain(pkt, "ip", buf, 0)
+    return pkt.layers, pkt.problems

@@ -1,0 +1,278 @@
+"""IPv4 (RFC 791) and IPv6 (RFC 8200) headers, and fragment reassembly.
+
+Reassembly matters for DMVPN: an MTU problem fragments GRE and ESP, and the
+NHRP or ESP inside is only readable once the pieces are joined.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str, ipv6_str
+
+PROTO_ICMP = 1
+PROTO_IPIP = 4
+PROTO_TCP = 6
+PROTO_UDP = 17
+PROTO_IPV6 = 41
+PROTO_GRE = 47
+PROTO_ESP = 50
+PROTO_AH = 51
+PROTO_ICMPV6 = 58
+PROTO_NHRP = 54
+
+IP_PROTO_NAMES = {
+    1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre",
+    50: "esp", 51: "ah", 54: "nhrp", 58: "icmpv6", 89: "ospf", 103: "pim", 112: "vrrp",
+}
+
+# IPv6 extension headers that chain with (next header, length in 8-octet units).
+_V6_EXT = {0: "hop-by-hop", 43: "routing", 60: "destination-options", 44: "fragment",
+           135: "mobility", 139: "hip", 140: "shim6"}
+
+
+@dataclass(frozen=True, slots=True)
+class IPv4(Layer):
+    proto = "ipv4"
+    version: int
+    ihl: int
+    tos: int
+    total_length: int
+    id: int
+    flags: tuple[str, ...]
+    frag_offset: int
+    ttl: int
+    protocol: int
+    checksum: int
+    checksum_ok: bool | None
+    src: str
+    dst: str
+    options: bytes = b""
+    # Set on the layer of the frame whose fragment completed a datagram.
+    reassembled_from: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IPv6Ext(Layer):
+    proto = "ipv6-ext"
+    type: int
+    name: str
+    length: int
+    frag_offset: int | None = None
+    more_fragments: bool | None = None
+    frag_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IPv6(Layer):
+    proto = "ipv6"
+    version: int
+    traffic_class: int
+    flow_label: int
+    payload_length: int
+    next_header: int
+    hop_limit: int
+    src: str
+    dst: str
+    extensions: tuple[IPv6Ext, ...] = ()
+    protocol: int = 0  # the upper-layer protocol after the extension headers
+    reassembled_from: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """What the frame chain needs to know to reassemble."""
+
+    key: tuple
+    offset: int  # bytes
+    more: bool
+    data: bytes
+    protocol: int
+
+
+def decode_ipv4(buf: bytes) -> tuple[IPv4 | None, Decoded, Fragment | None]:
+    """The IPv4 header, its payload (cut to total length) and, for a fragment,
+    the piece to hand to the reassembler."""
+    problems: list[Problem] = []
+    if len(buf) < 20:
+        return None, Decoded(None, b"", [Problem(0, f"IPv4 header cut short ({len(buf)} of 20 bytes)", "ipv4")]), None
+    vihl, tos, total, ident, fl, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", buf)
+    version, ihl = vihl >> 4, (vihl & 15) * 4
+    if version != 4:
+        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4"))
+        return None, Decoded(None, b"", problems), None
+    if ihl < 20:
+        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4"))
+        return None, Decoded(None, b"", problems), None
+    if ihl > len(buf):
+        problems.append(Problem(0, f"IPv4 header length {ihl} beyond the {len(buf)} captured bytes", "ipv4"))
+        return None, Decoded(None, b"", problems), None
+    checksum_ok = internet_checksum(buf[:ihl]) == 0
+    if not checksum_ok:
+        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4"))
+    flags = tuple(n for bit, n in ((0x8000, "reserved"), (0x4000, "df"), (0x2000, "mf")) if fl & bit)
+    frag_off = (fl & 0x1FFF) * 8
+    end = total
+    if total < ihl:
+        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4"))
+        end = len(buf)
+    elif total > len(buf):
+        problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4"))
+        end = len(buf)
+    rec = IPv4(4, ihl, tos, total, ident, flags, frag_off, ttl, proto, csum, checksum_ok,
+               ipv4_str(buf[12:16]), ipv4_str(buf[16:20]), bytes(buf[20:ihl]))
+    payload = bytes(buf[ihl:end])
+    frag = None
+    if frag_off or (fl & 0x2000):
+        frag = Fragment((4, rec.src, rec.dst, ident, proto), frag_off, bool(fl & 0x2000), payload, proto)
+    return rec, Decoded(rec, payload, problems, ihl), frag
+
+
+def encode_ipv4(src: str, dst: str, protocol: int, payload: bytes, *, ttl: int = 255, tos: int = 0,
+                ident: int = 0, df: bool = False, mf: bool = False, frag_offset: int = 0,
+                options: bytes = b"", checksum: int | None = None) -> bytes:
+    """An IPv4 header (checksum computed unless given) followed by payload."""
+    import socket
+
+    options += b"\0" * (-len(options) % 4)
+    ihl = 20 + len(options)
+    fl = (0x4000 if df else 0) | (0x2000 if mf else 0) | (frag_offset // 8)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, tos, ihl + len(payload), ident, fl, ttl,
+                      protocol, 0, socket.inet_aton(src), socket.inet_aton(dst)) + options
+    if checksum is None:
+        checksum = internet_checksum(hdr)
+    return hdr[:10] + struct.pack("!H", checksum) + hdr[12:] + payload
+
+
+def decode_ipv6(buf: bytes) -> tuple[IPv6 | None, Decoded, Fragment | None]:
+    problems: list[Problem] = []
+    if len(buf) < 40:
+        return None, Decoded(None, b"", [Problem(0, f"IPv6 header cut short ({len(buf)} of 40 bytes)", "ipv6")]), None
+    word, plen, nh, hlim = struct.unpack_from("!IHBB", buf)
+    if word >> 28 != 6:
+        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6"))
+        return None, Decoded(None, b"", problems), None
+    end = 40 + plen
+    if end > len(buf):
+        problems.append(Problem(4, f"IPv6 payload length {plen} but only {len(buf) - 40} bytes captured", "ipv6"))
+        end = len(buf)
+    exts: list[IPv6Ext] = []
+    pos, proto = 40, nh
+    frag: tuple[int, bool, int] | None = None
+    while proto in _V6_EXT and len(exts) < 16:
+        if pos + 8 > end:
+            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6"))
+            break
+        nxt, hl = buf[pos], buf[pos + 1]
+        if proto == 44:
+            off_m, fid = struct.unpack_from("!HI", buf, pos + 2)
+            frag = (off_m & 0xFFF8, bool(off_m & 1), fid)
+            exts.append(IPv6Ext(44, "fragment", 8, off_m & 0xFFF8, bool(off_m & 1), fid))
+            length = 8
+        else:
+            length = (hl + 1) * 8
+            exts.append(IPv6Ext(proto, _V6_EXT[proto], length))
+        pos += length
+        proto = nxt
+        if frag is not None:
+            break  # what follows a fragment header is the fragmentable part
+    pos = min(pos, end)
+    rec = IPv6(6, (word >> 20) & 0xFF, word & 0xFFFFF, plen, nh, hlim, ipv6_str(buf[8:24]),
+               ipv6_str(buf[24:40]), tuple(exts), proto)
+    payload = bytes(buf[pos:end])
+    fr = None
+    if frag is not None and (frag[0] or frag[1]):
+        fr = Fragment((6, rec.src, rec.dst, frag[2], proto), frag[0], frag[1], payload, proto)
+    return rec, Decoded(rec, payload, problems, pos), fr
+
+
+def encode_ipv6(src: str, dst: str, next_header: int, payload: bytes, *, hop_limit: int = 64,
+                traffic_class: int = 0, flow_label: int = 0) -> bytes:
+    import socket
+
+    return struct.pack("!IHBB", (6 << 28) | (traffic_class << 20) | flow_label, len(payload),
+                       next_header, hop_limit) + socket.inet_pton(socket.AF_INET6, src) + \
+        socket.inet_pton(socket.AF_INET6, dst) + payload
+
+
+# -- reassembly ----------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    first_time: float
+    frames: list[int] = field(default_factory=list)
+    pieces: dict[int, bytes] = field(default_factory=dict)
+    total: int | None = None
+    protocol: int = 0
+    size: int = 0
+
+
+class Reassembler:
+    """Joins IPv4/IPv6 fragments. Bounded: at most ``max_datagrams`` in
+    flight, each at most 64 KiB, dropped ``timeout`` seconds (capture time)
+    after their first piece; what was dropped incomplete is reported."""
+
+    def __init__(self, *, timeout: float = 30.0, max_datagrams: int = 1024) -> None:
+        self.timeout = timeout
+        self.max_datagrams = max_datagrams
+        self.pending: dict[tuple, _Pending] = {}
+        self.expired: list[str] = []
+
+    def add(self, frag: Fragment, frame: int, time: float) -> tuple[bytes | None, tuple[int, ...], list[str]]:
+        """Returns (whole payload or None, frames that made it, problems)."""
+        notes: list[str] = []
+        self._expire(time)
+        p = self.pending.get(frag.key)
+        if p is None:
+            if len(self.pending) >= self.max_datagrams:
+                oldest = next(iter(self.pending))
+                self._drop(oldest, "too many datagrams in reassembly")
+            p = self.pending[frag.key] = _Pending(time, protocol=frag.protocol)
+        p.frames.append(frame)
+        end = frag.offset + len(frag.data)
+        if end > 65535:
+            notes.append(f"fragment ends at byte {end}, past the 65535 an IP datagram may have")
+            return None, (), notes
+        for off, data in p.pieces.items():
+            if off < end and frag.offset < off + len(data) and (off, len(data)) != (frag.offset, len(frag.data)):
+                notes.append(f"fragment at offset {frag.offset} overlaps the piece at offset {off}")
+        if frag.offset not in p.pieces:
+            p.size += len(frag.data)
+        p.pieces[frag.offset] = frag.data
+        if not frag.more:
+            p.total = end
+        if p.total is None:
+            return None, (), notes
+        buf = bytearray(p.total)
+        covered = 0
+        for off in sorted(p.pieces):
+            data = p.pieces[off]
+            if off > covered:
+                return None, (), notes  # a hole remains
+            buf[off : off + len(data)] = data[: max(0, p.total - off)]
+            covered = max(covered, off + len(data))
+        if covered < p.total:
+            return None, (), notes
+        del self.pending[frag.key]
+        return bytes(buf), tuple(p.frames), notes
+
+    def _drop(self, key: tuple, why: str) -> None:
+        p = self.pending.pop(key)
+        have = sorted(p.pieces)
+        self.expired.append(
+            f"IPv{key[0]} datagram id {key[3]} {key[1]} > {key[2]} never completed ({why}): "
+            f"{len(have)} piece(s) in frames {', '.join(map(str, p.frames))}"
+        )
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, p in self.pending.items() if now - p.first_time > self.timeout]:
+            self._drop(key, f"no missing piece within {self.timeout:g} s")
+
+    def flush(self) -> list[str]:
+        """At the end of the capture: report whatever is still incomplete."""
+        for key in list(self.pending):
+            self._drop(key, "capture ended")
+        out, self.expired = self.expired, []
+        return out

@@ -1,0 +1,5 @@
+"""`python -m nhrpscope` is the `nhrpscope` command."""
+
+from nhrpscope.cli import main
+
+main()

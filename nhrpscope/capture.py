@@ -1,0 +1,394 @@
+"""Streaming pcap / pcapng reading and writing.
+
+Our own reader rather than dpkt's: dpkt's pcapng reader honours only the first
+interface and trusts block lengths, and a length that points past the file must
+be a clear error, not a 4 GB read. Memory stays flat: one record at a time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+# Link types (https://www.tcpdump.org/linktypes.html numbers).
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+PCAP_MAGIC_US = 0xA1B2C3D4
+PCAP_MAGIC_NS = 0xA1B23C4D
+PCAPNG_SHB = 0x0A0D0D0A
+PCAPNG_BOM = 0x1A2B3C4D
+BLOCK_IDB = 1
+BLOCK_PB = 2  # obsolete Packet Block
+BLOCK_SPB = 3
+BLOCK_EPB = 6
+BLOCK_DSB = 0x0000000A
+
+# Nothing real is this long: a snapshot length of 256 KiB is tcpdump's
+# ceiling, some link types allow 256 MiB; a record beyond that is corruption.
+MAX_RECORD = 256 * 1024 * 1024
+MAX_BLOCK = MAX_RECORD + 4096
+
+
+class CaptureError(Exception):
+    """An unreadable capture: names the file and the record or block."""
+
+
+@dataclass(slots=True)
+class Frame:
+    number: int
+    time: float
+    linktype: int
+    data: bytes
+    wire_len: int
+    interface: int = 0
+    comment: str | None = None
+
+
+@dataclass(slots=True)
+class _Iface:
+    linktype: int
+    snaplen: int
+    tsresol: float  # seconds per tick
+    tsdiv: int  # ticks per second when decimal, else 0
+    tsoffset: int
+
+
+SecretsHandler = Callable[[int, bytes, str], None]
+
+
+class CaptureReader:
+    """Iterate over the frames of a pcap or pcapng file (optionally gzipped).
+
+    ``warnings`` collects non-fatal trouble (a file cut short mid-record).
+    ``on_secrets(secrets_type, data, where)`` receives pcapng Decryption
+    Secrets Blocks as they are met, before the packets that follow them.
+    """
+
+    def __init__(self, path: str | Path, on_secrets: SecretsHandler | None = None) -> None:
+        self.name = str(path)
+        self.on_secrets = on_secrets
+        self.warnings: list[str] = []
+        self.format = ""
+        self.linktypes: set[int] = set()
+        self._fh: BinaryIO = self._open(path)
+
+    def _open(self, path: str | Path) -> BinaryIO:
+        if str(path) == "-":
+            raw: BinaryIO = io.BufferedReader(sys.stdin.buffer.raw, 1 << 16)  # type: ignore[arg-type]
+            self.name = "<stdin>"
+        else:
+            try:
+                raw = open(path, "rb", buffering=1 << 16)  # noqa: SIM115
+            except OSError as e:
+                raise CaptureError(f"{path}: cannot open: {e.strerror or e}") from None
+        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        if head == b"\x1f\x8b":
+            return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return raw
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> CaptureReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return self._fh.read(n)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            raise CaptureError(f"{self.name}: read error: {e}") from None
+
+    def __iter__(self) -> Iterator[Frame]:
+        head = self._read(4)
+        if len(head) < 4:
+            raise CaptureError(f"{self.name}: not a capture file (empty or shorter than a header)")
+        magic_le = struct.unpack("<I", head)[0]
+        if magic_le == PCAPNG_SHB:
+            self.format = "pcapng"
+            return self._iter_pcapng(head)
+        if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or struct.unpack(">I", head)[0] in (
+            PCAP_MAGIC_US,
+            PCAP_MAGIC_NS,
+        ):
+            self.format = "pcap"
+            return self._iter_pcap(head)
+        raise CaptureError(
+            f"{self.name}: not a pcap or pcapng file (starts with 0x{head.hex()})"
+        )
+
+    # -- classic pcap --------------------------------------------------------
+    def _iter_pcap(self, head: bytes) -> Iterator[Frame]:
+        if struct.unpack("<I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+            endian = "<"
+        else:
+            endian = ">"
+        magic = struct.unpack(endian + "I", head)[0]
+        div = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
+        rest = self._read(20)
+        if len(rest) < 20:
+            raise CaptureError(f"{self.name}: pcap file header cut short")
+        _vmaj, _vmin, _zone, _sigfigs, snaplen, network = struct.unpack(endian + "HHiIII", rest)
+        linktype = network & 0x0FFFFFFF
+        self.linktypes.add(linktype)
+        rec = struct.Struct(endian + "IIII")
+        number = 0
+        offset = 24
+        read = self._fh.read
+        while True:
+            try:
+                hdr = read(16)
+            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                self.warnings.append(f"{self.name}: read error after frame {number}: {e}")
+                return
+            if not hdr:
+                return
+            if len(hdr) < 16:
+                self.warnings.append(
+                    f"{self.name}: file cut short in the record header after frame {number}"
+                )
+                return
+            sec, frac, incl, orig = rec.unpack(hdr)
+            number += 1
+            if incl > MAX_RECORD:
+                raise CaptureError(
+                    f"{self.name}: frame {number} (offset {offset}): record length {incl} "
+                    "is absurd; the file is corrupt"
+                )
+            try:
+                data = read(incl)
+            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                self.warnings.append(f"{self.name}: read error in frame {number}: {e}")
+                return
+            if len(data) < incl:
+                self.warnings.append(
+                    f"{self.name}: file cut short in frame {number} "
+                    f"({len(data)} of {incl} bytes); {number - 1} whole frames read"
+                )
+                return
+            offset += 16 + incl
+            yield Frame(number, sec + frac / div, linktype, data, orig)
+
+    # -- pcapng --------------------------------------------------------------
+    def _iter_pcapng(self, head: bytes) -> Iterator[Frame]:
+        endian = "<"
+        ifaces: list[_Iface] = []
+        number = 0
+        offset = 0
+        pending_head: bytes | None = head
+        while True:
+            if pending_head is not None:
+                btype_raw, pending_head = pending_head, None
+            else:
+                btype_raw = self._read(4)
+            if not btype_raw:
+                return
+            hdr_rest = self._read(4)
+            if len(btype_raw) < 4 or len(hdr_rest) < 4:
+                self.warnings.append(f"{self.name}: file cut short in a block header at offset {offset}")
+                return
+            if struct.unpack("<I", btype_raw)[0] == PCAPNG_SHB:
+                bom = self._read(4)
+                if len(bom) < 4:
+                    self.warnings.append(f"{self.name}: file cut short in a section header")
+                    return
+                if struct.unpack("<I", bom)[0] == PCAPNG_BOM:
+                    endian = "<"
+                elif struct.unpack(">I", bom)[0] == PCAPNG_BOM:
+                    endian = ">"
+                else:
+                    raise CaptureError(f"{self.name}: offset {offset}: bad pcapng byte-order magic")
+                blen = struct.unpack(endian + "I", hdr_rest)[0]
+                body_prefix = bom
+                ifaces = []  # a new section starts its own interface list
+            else:
+                blen = struct.unpack(endian + "I", hdr_rest)[0]
+                body_prefix = b""
+            btype = struct.unpack(endian + "I", btype_raw)[0]
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                raise CaptureError(
+                    f"{self.name}: block at offset {offset} (type 0x{btype:x}) has an impossible "
+                    f"length {blen}; the file is corrupt"
+                )
+            body = body_prefix + self._read(blen - 12 - len(body_prefix))
+            trailer = self._read(4)
+            if len(body) < blen - 12 or len(trailer) < 4:
+                self.warnings.append(
+                    f"{self.name}: file cut short in a block at offset {offset}; "
+                    f"{number} whole frames read"
+                )
+                return
+            if struct.unpack(endian + "I", trailer)[0] != blen:
+                raise CaptureError(
+                    f"{self.name}: block at offset {offset}: trailing length does not match "
+                    f"the leading one ({blen}); the file is corrupt"
+                )
+            where = f"{self.name}: block at offset {offset}"
+            offset += blen
+            if btype == BLOCK_IDB:
+                ifaces.append(self._parse_idb(body, endian, where))
+                self.linktypes.add(ifaces[-1].linktype)
+            elif btype in (BLOCK_EPB, BLOCK_PB):
+                if len(body) < 20:
+                    self.warnings.append(f"{where}: packet block too short, skipped")
+                    continue
+                if btype == BLOCK_EPB:
+                    iface_id, ts_hi, ts_lo, caplen, orig = struct.unpack(endian + "IIIII", body[:20])
+                else:
+                    iface_id, _drops, ts_hi, ts_lo, caplen, orig = struct.unpack(
+                        endian + "HHIIII", body[:20]
+                    )
+                if iface_id >= len(ifaces):
+                    self.warnings.append(f"{where}: packet names interface {iface_id}, which was never described; skipped")
+                    continue
+                if 20 + caplen > len(body):
+                    self.warnings.append(f"{where}: captured length {caplen} exceeds its block; skipped")
+                    continue
+                number += 1
+                ifc = ifaces[iface_id]
+                data = body[20 : 20 + caplen]
+                opts = body[20 + ((caplen + 3) & ~3) :]
+                comment = _first_comment(opts, endian)
+                ts = (ts_hi << 32) | ts_lo
+                t = (ts / ifc.tsdiv if ifc.tsdiv else ts * ifc.tsresol) + ifc.tsoffset
+                yield Frame(number, t, ifc.linktype, data, orig, iface_id, comment)
+            elif btype == BLOCK_SPB:
+                if not ifaces or len(body) < 4:
+                    self.warnings.append(f"{where}: simple packet block without interface; skipped")
+                    continue
+                orig = struct.unpack(endian + "I", body[:4])[0]
+                ifc = ifaces[0]
+                caplen = min(orig, len(body) - 4, ifc.snaplen or MAX_RECORD)
+                number += 1
+                # SPBs carry no timestamp; 0.0 says "unknown" honestly.
+                yield Frame(number, 0.0, ifc.linktype, body[4 : 4 + caplen], orig, 0)
+            elif btype == BLOCK_DSB:
+                if len(body) < 8:
+                    self.warnings.append(f"{where}: decryption secrets block too short; skipped")
+                    continue
+                stype, slen = struct.unpack(endian + "II", body[:8])
+                if 8 + slen > len(body):
+                    self.warnings.append(f"{where}: decryption secrets length exceeds its block; skipped")
+                    continue
+                if self.on_secrets is not None:
+                    self.on_secrets(stype, body[8 : 8 + slen], where)
+            # other blocks (NRB, ISB, custom) carry nothing we need
+
+    @staticmethod
+    def _parse_idb(body: bytes, endian: str, where: str) -> _Iface:
+        if len(body) < 8:
+            raise CaptureError(f"{where}: interface description block too short")
+        linktype, _res, snaplen = struct.unpack(endian + "HHI", body[:8])
+        tsresol, tsdiv, tsoffset = 1e-6, 1_000_000, 0
+        for code, val in _options(body[8:], endian):
+            if code == 9 and val:
+                r = val[0]
+                if r & 0x80:
+                    tsresol, tsdiv = 2.0 ** -(r & 0x7F), 0
+                else:
+                    tsresol, tsdiv = 10.0 ** -r, 10**r
+            elif code == 14 and len(val) == 8:
+                tsoffset = struct.unpack(endian + "q", val)[0]
+        return _Iface(linktype, snaplen, tsresol, tsdiv, tsoffset)
+
+
+def _options(buf: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
+    pos = 0
+    while pos + 4 <= len(buf):
+        code, length = struct.unpack(endian + "HH", buf[pos : pos + 4])
+        if code == 0:
+            return
+        val = buf[pos + 4 : pos + 4 + length]
+        if len(val) < length:
+            return
+        yield code, val
+        pos += 4 + ((length + 3) & ~3)
+
+
+def _first_comment(opts: bytes, endian: str) -> str | None:
+    for code, val in _options(opts, endian):
+        if code == 1:
+            return val.decode("utf-8", "replace")
+    return None
+
+
+def read_frames(path: str | Path, on_secrets: SecretsHandler | None = None) -> Iterator[Frame]:
+    """Convenience: the frames of one file (warnings dropped)."""
+    with CaptureReader(path, on_secrets) as r:
+        yield from r
+
+
+# -- writing -------------------------------------------------------------------
+
+
+class PcapWriter:
+    """Classic pcap, one link type, micro- or nanosecond timestamps."""
+
+    def __init__(self, fh: BinaryIO, linktype: int, *, nanosecond: bool = False, snaplen: int = 262144) -> None:
+        self.fh = fh
+        self.div = 1_000_000_000 if nanosecond else 1_000_000
+        magic = PCAP_MAGIC_NS if nanosecond else PCAP_MAGIC_US
+        fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+
+    def write(self, t: float, data: bytes, wire_len: int | None = None) -> None:
+        ticks = round(t * self.div)
+        sec, frac = divmod(ticks, self.div)
+        self.fh.write(struct.pack("<IIII", sec, frac, len(data), wire_len or len(data)))
+        self.fh.write(data)
+
+
+def _opt(code: int, val: bytes) -> bytes:
+    return struct.pack("<HH", code, len(val)) + val + b"\0" * (-len(val) % 4)
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    blen = len(body) + 12
+    return struct.pack("<II", btype, blen) + body + struct.pack("<I", blen)
+
+
+class PcapngWriter:
+    """pcapng with any number of interfaces, comments and secrets blocks.
+
+    Timestamps are written in nanoseconds (if_tsresol 9)."""
+
+    def __init__(self, fh: BinaryIO, *, application: str = "nhrpscope") -> None:
+        self.fh = fh
+        self.ifaces: dict[int, int] = {}
+        opts = _opt(4, application.encode()) + _opt(0, b"")
+        fh.write(_block(PCAPNG_SHB, struct.pack("<IHHq", PCAPNG_BOM, 1, 0, -1) + opts))
+
+    def interface(self, linktype: int, snaplen: int = 262144) -> int:
+        if linktype not in self.ifaces:
+            opts = _opt(9, b"\x09") + _opt(0, b"")
+            self.fh.write(_block(BLOCK_IDB, struct.pack("<HHI", linktype, 0, snaplen) + opts))
+            self.ifaces[linktype] = len(self.ifaces)
+        return self.ifaces[linktype]
+
+    def secrets(self, secrets_type: int, data: bytes) -> None:
+        self.fh.write(_block(BLOCK_DSB, struct.pack("<II", secrets_type, len(data)) + data))
+
+    def write(self, t: float, data: bytes, linktype: int, wire_len: int | None = None,
+              comment: str | None = None) -> None:
+        iface = self.interface(linktype)
+        ts = round(t * 1_000_000_000)
+        body = struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), wire_len or len(data))
+        body += data + b"\0" * (-len(data) % 4)
+        if comment:
+            body += _opt(1, comment.encode()) + _opt(0, b"")
+        self.fh.write(_block(BLOCK_EPB, body))
