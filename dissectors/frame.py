@@ -92,6 +92,7 @@ class FrameDecoder:
     def _chain(self, pkt: Packet, kind: str, buf: bytes, off: int) -> None:
         layers, problems = pkt.layers, pkt.problems
         src = dst = ""
+        cut = False  # the capture holds less than the IP header says
         depth = 0
         while kind and buf is not None:
             depth += 1
@@ -131,6 +132,8 @@ class FrameDecoder:
                     return
                 src, dst = rec.src, rec.dst
                 proto = rec.protocol
+                ip_len = rec.total_length if kind == "ipv4" else 40 + rec.payload_length
+                cut = ip_len > len(buf)
                 payload, poff = d.payload, off + d.payload_offset
                 if frag is not None:
                     if self.reassembler is None:
@@ -209,7 +212,16 @@ class FrameDecoder:
                 sa = None
                 if self.sa_lookup is not None and len(buf) >= 4:
                     sa = self.sa_lookup(int.from_bytes(buf[:4], "big"), src, dst)
-                d = decode_esp(buf, sa)
+                if cut and sa is not None:
+                    # Cut by the snap length: the ICV and trailer are gone, so
+                    # a decryption attempt would only be reported as failed.
+                    d = decode_esp(buf, None)
+                    if d.record is not None:
+                        d.record = replace(d.record, status="truncated")
+                        d.problems.append(Problem(0, "ESP packet cut short by the capture; "
+                                                  "not decrypted", "esp"))
+                else:
+                    d = decode_esp(buf, sa)
                 _add(problems, d.problems, off)
                 if d.record is None:
                     return

@@ -53,6 +53,7 @@ def summary(pkt: Any, t0: float = 0.0) -> str:
     proto = ""
     info: list[str] = []
     inner_ip: tuple[str, str] | None = None
+    via_esp: list[str] = []  # decrypted ESP layers the inner packet came through
     for la in pkt.layers:
         p = la.proto
         if p in ("ipv4", "ipv6"):
@@ -84,6 +85,8 @@ def summary(pkt: Any, t0: float = 0.0) -> str:
                 desc += f" [{status}]"
             elif getattr(la, "icv_ok", None) is False:
                 desc += " [ICV failed]"
+            if getattr(la, "decrypted", False):
+                via_esp.append(f"ESP(0x{la.spi:08x},{la.seq})" + (" ICV?" if la.icv_ok is None else ""))
             info = [desc]
         elif p == "udp":
             proto = "UDP"
@@ -111,8 +114,12 @@ def summary(pkt: Any, t0: float = 0.0) -> str:
             info = [f"{la.what}, {la.length} bytes"]
     if inner_ip and proto not in ("NHRP",):
         info.insert(0, f"[{inner_ip[0]} → {inner_ip[1]}]")
-    if pkt.problems:
-        info.append(f"[malformed: {pkt.problems[0].reason}]")
+    if via_esp and proto != "ESP":
+        info.insert(0, " ".join(via_esp) + ":")
+    # A failed decryption is said by the ESP status; it is not a malformed packet.
+    probs = [p for p in pkt.problems if not p.reason.startswith("decrypted bytes are not")]
+    if probs:
+        info.append(f"[malformed: {probs[0].reason}]")
     addr = f"{src} → {dst}" if src else (pkt.layers[0].proto if pkt.layers else "?")
     return f"{pkt.frame:>6} {pkt.time - t0:>11.6f} {addr:<33} {proto or '?':<6} {pkt.wire_len:>5} {' '.join(info)}"
 
@@ -130,10 +137,17 @@ def tree(pkt: Any) -> list[str]:
     return lines
 
 
+# Shown in hex, as the RFCs and Wireshark write them.
+_HEX = {"ethertype": 4, "tpid": 4, "protocol_type": 4, "checksum": 4, "spi": 8, "flags_raw": 4,
+        "afn": 4, "traffic_class": 2, "tos": 2, "flow_label": 5}
+
+
 def _fields(d: dict, lines: list[str], ind: str) -> None:
     for k, v in d.items():
-        if k == "proto":
-            continue
+        if k == "proto" or v is None or v == "" or v == []:
+            continue  # absent fields say nothing; the JSON keeps them all
+        if k in _HEX and isinstance(v, int) and not isinstance(v, bool):
+            v = f"0x{v:0{_HEX[k]}x} ({v})"
         if isinstance(v, list) and v and isinstance(v[0], dict):
             lines.append(f"{ind}{k}:")
             for i, item in enumerate(v):
