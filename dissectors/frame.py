@@ -41,6 +41,9 @@ class Packet:
     layers: list[Layer] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     comment: str | None = None
+    # Where each layer starts in the frame; -1 inside decrypted ESP payloads,
+    # whose bytes are not in the frame.
+    offsets: list[int] = field(default_factory=list)
 
     def layer(self, proto: str) -> Layer | None:
         for la in self.layers:
@@ -72,6 +75,8 @@ class FrameDecoder:
         self.sa_lookup = sa_lookup
         self.reassembler = ip_mod.Reassembler() if reassemble else None
         self.max_depth = max_depth
+        self._clear = False  # the chain is inside decrypted bytes
+        self._step_off = 0
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
@@ -88,13 +93,29 @@ class FrameDecoder:
         """Reassembly left undone at the end of the capture, as messages."""
         return self.reassembler.flush() if self.reassembler else []
 
-    # The chain: (kind, bytes, frame offset) until nothing follows.
     def _chain(self, pkt: Packet, kind: str, buf: bytes, off: int) -> None:
+        self._clear = False
+        self._step_off = off
+        try:
+            self._steps(pkt, kind, buf, off)
+        finally:
+            self._mark_offsets(pkt, self._step_off)
+
+    def _mark_offsets(self, pkt: Packet, off: int) -> None:
+        """Give the layers added by the last step their start offset."""
+        missing = len(pkt.layers) - len(pkt.offsets)
+        if missing > 0:
+            pkt.offsets.extend([-1 if self._clear else off] * missing)
+
+    # The chain: (kind, bytes, frame offset) until nothing follows.
+    def _steps(self, pkt: Packet, kind: str, buf: bytes, off: int) -> None:
         layers, problems = pkt.layers, pkt.problems
         src = dst = ""
         cut = False  # the capture holds less than the IP header says
         depth = 0
         while kind and buf is not None:
+            self._mark_offsets(pkt, self._step_off)
+            self._step_off = off
             depth += 1
             if depth > self.max_depth:
                 problems.append(Problem(off, f"more than {self.max_depth} nested layers; stopped", kind))
@@ -234,6 +255,8 @@ class FrameDecoder:
                     layers.append(Data(len(d.payload), ip_mod.IP_PROTO_NAMES.get(nh, f"ip-proto-{nh}")))
                     return
                 # Decrypted bytes have no place in the frame: offsets restart at 0.
+                self._mark_offsets(pkt, off)
+                self._clear = True
                 kind, buf, off = nxt, d.payload, 0
                 continue
             if kind == "udp":
