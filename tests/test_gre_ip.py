@@ -196,3 +196,37 @@ def test_internet_checksum_matches_rfc1071_definition(data):
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     assert internet_checksum(data) == ~total & 0xFFFF
+
+
+def _nhrp_over_gre() -> bytes:
+    return ip.encode_ipv4("10.0.0.1", "10.0.0.2", 47, gre.encode_gre(0x0800, b""))
+
+
+def test_every_link_type_reaches_ip():
+    from dissectors.link import (
+        LinuxSll,
+        LinuxSll2,
+        encode_null,
+        encode_sll,
+        encode_sll2,
+    )
+
+    pkt = _nhrp_over_gre()
+    v6 = ip.encode_ipv6("2001:db8::1", "2001:db8::2", 47, gre.encode_gre(0x86DD, b""))
+    cases = {
+        1: encode_ethernet(Ethernet("00:00:00:00:00:01", "00:00:00:00:00:02", 0x0800), pkt),
+        113: encode_sll(LinuxSll(0, 778, "00:00:00:00:00:02", 0x0800), pkt),
+        276: encode_sll2(LinuxSll2(0x0800, 3, 778, 0, "00:00:00:00:00:02"), pkt),
+        0: encode_null(2, pkt),
+        108: (2).to_bytes(4, "big") + pkt,
+        101: pkt,
+        228: pkt,
+        12: pkt,
+    }
+    for lt, frame in cases.items():
+        p = FrameDecoder().decode(lt, frame)
+        assert any(la.proto == "ipv4" and la.src == "10.0.0.1" for la in p.layers), lt
+        assert p.problems == [], (lt, p.problems)
+    for lt, frame in ((229, v6), (101, v6), (0, encode_null(30, v6))):
+        p = FrameDecoder().decode(lt, frame)
+        assert any(la.proto == "ipv6" for la in p.layers), lt
