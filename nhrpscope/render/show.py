@@ -1,0 +1,300 @@
+"""The routers' own `show` layouts, rebuilt from a replayed capture.
+
+- Cisco IOS ``show dmvpn`` (the classic 12.4 layout of the DMVPN lab) and
+  ``show dmvpn detail`` (the 15.x detail layout, with Target Network);
+- Cisco IOS ``show ip nhrp``;
+- FRR nhrpd ``show ip nhrp cache`` and ``show ip nhrp nhs`` (the printf
+  layouts of nhrpd's nhrp_vty.c).
+
+The interface name is not on the wire: ``Tunnel0`` unless told otherwise.
+Each output starts with one line saying it was inferred from a capture.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from nhrpscope.replay.cache import INCOMPLETE, NEGATIVE, STATIC, CacheEntry, ios_duration
+from nhrpscope.replay.model import Router
+
+LEGEND = (
+    "Legend: Attrb --> S - Static, D - Dynamic, I - Incomplete\n"
+    "    N - NATed, L - Local, X - No Socket\n"
+    "    # Ent --> Number of NHRP entries with same NBMA peer"
+)
+LEGEND_DETAIL = (
+    LEGEND + "\n"
+    "    NHS Status: E --> Expecting Replies, R --> Responding, W --> Waiting\n"
+    "    UpDn Time --> Up or Down Time for a Tunnel\n"
+    "=========================================================================="
+)
+HEADER = " # Ent  Peer NBMA Addr Peer Tunnel Add State  UpDn Tm Attrb"
+DASHES = " ----- --------------- --------------- ----- -------- -----"
+HEADER_DETAIL = "# Ent  Peer NBMA Addr Peer Tunnel Add State  UpDn Tm Attrb    Target Network"
+DASHES_DETAIL = "----- --------------- --------------- ----- -------- ----- -----------------"
+
+
+@dataclass
+class RouterView:
+    """What one router's cache held at ``time``, with what the layouts need."""
+
+    router: Router
+    time: float
+    entries: list[CacheEntry]
+    interface: str = "Tunnel0"
+    frame: int | None = None
+    source: str = ""
+    first: float | None = None
+    nhs_status: dict[str, str] = field(default_factory=dict)  # hub tunnel -> E/R/W
+
+
+def when(v: RouterView) -> str:
+    ts = _dt.datetime.fromtimestamp(v.time, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    parts = []
+    if v.first is not None:
+        parts.append(f"+{v.time - v.first:.3f} s")
+    if v.frame is not None:
+        parts.append(f"frame {v.frame}")
+    return f"{ts} UTC" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def inferred_line(v: RouterView, what: str) -> str:
+    r = v.router
+    tun = f" / {r.tunnel}" if r.tunnel else ""
+    return (f"% {what} of {r.nbma}{tun} ({r.role}), inferred by nhrpscope from the capture "
+            f"{v.source or '-'} at {when(v)}; the interface name {v.interface} is assumed")
+
+
+def _tunnel_type(r: Router) -> str:
+    if r.role == "hub":
+        return "Hub/Spoke" if r.nhs else "Hub"
+    return "Spoke"
+
+
+@dataclass
+class PeerRow:
+    ent: int
+    nbma: str
+    tunnel: str
+    state: str
+    updn: float
+    attrb: str
+    entries: list[CacheEntry]
+
+    def json(self) -> dict:
+        return {"ent": self.ent, "nbma": self.nbma, "tunnel": self.tunnel, "state": self.state,
+                "updn": ios_duration(self.updn), "updn_seconds": round(self.updn, 3),
+                "attrb": self.attrb,
+                "targets": [e.prefix for e in self.entries]}
+
+
+def _attrb(e: CacheEntry) -> str:
+    if e.type == STATIC:
+        a = "S"
+    elif e.type in (INCOMPLETE, NEGATIVE):
+        a = "I"
+    else:
+        a = "D"
+    if e.nat:
+        a += "N"
+    return a
+
+
+def peer_rows(v: RouterView) -> list[PeerRow]:
+    groups: dict[str, list[CacheEntry]] = {}
+    for e in v.entries:
+        if e.type == NEGATIVE:
+            continue
+        groups.setdefault(e.nbma or "UNKNOWN", []).append(e)
+    rows = []
+    for nbma, ents in groups.items():
+        # the peer's own (host) entry speaks for the row
+        main = min(ents, key=lambda e: (e.type != STATIC, e.prefix_len != 32, e.created))
+        up = any(e.state == "UP" for e in ents)
+        attrb = "".join(dict.fromkeys("".join(_attrb(e) for e in ents)))
+        attrb = "".join(c for c in "SDIN" if c in attrb)
+        rows.append(PeerRow(len(ents), nbma, main.via or main.proto, "UP" if up else main.state,
+                            v.time - main.state_since, attrb, ents))
+    return rows
+
+
+def show_dmvpn(v: RouterView, *, detail: bool = False) -> str:
+    rows = peer_rows(v)
+    r = v.router
+    out = [inferred_line(v, "show dmvpn" + (" detail" if detail else ""))]
+    if not detail:
+        out.append(LEGEND)
+        out.append("")
+        out.append(f"{v.interface}, Type:{_tunnel_type(r)}, NHRP Peers:{len(rows)}, ")
+        out.append(HEADER)
+        out.append(DASHES)
+        for row in rows:
+            tun = row.tunnel if len(row.tunnel) < 15 else row.tunnel + " "
+            out.append(f" {row.ent:<5} {row.nbma:<15} {tun:<15}{row.state} "
+                       f"{ios_duration(row.updn)} {row.attrb:<5}")
+        return "\n".join(out)
+    out.append(LEGEND_DETAIL)
+    out.append("")
+    out.append(f'Interface {v.interface} is up/up, Addr. is {r.tunnel or "unknown"}, VRF ""')
+    out.append(f'   Tunnel Src./Dest. addr: {r.nbma}/MGRE, Tunnel VRF ""')
+    out.append('   Protocol/Transport: "multi-GRE/IP", Protect ""')
+    if v.nhs_status:
+        out.append("")
+        out.append("IPv4 NHS:")
+        for tun, st in v.nhs_status.items():
+            out.append(f"{tun}  {st} priority = 0 cluster = 0")
+    out.append(f"Type:{_tunnel_type(r)}, Total NBMA Peers (v4/v6): {len(rows)}")
+    out.append("")
+    out.append(HEADER_DETAIL)
+    out.append(DASHES_DETAIL)
+    for row in rows:
+        for i, e in enumerate(sorted(row.entries, key=lambda e: (e.prefix_len != 32, e.proto))):
+            ent = f"{row.ent:>5}" if i == 0 else " " * 5
+            nbma = row.nbma if i == 0 else ""
+            st = "UP" if e.state == "UP" else e.state
+            out.append(f"{ent} {nbma:<15} {(e.via or e.proto):>15} {st:>5} "
+                       f"{ios_duration(v.time - e.state_since):>8} {_attrb(e):>5} {e.prefix:>17}")
+    return "\n".join(out)
+
+
+def dmvpn_json(v: RouterView) -> dict:
+    r = v.router
+    rows = peer_rows(v)
+    return {"router": r.nbma, "tunnel": r.tunnel, "role": r.role, "interface": v.interface,
+            "type": _tunnel_type(r), "time": round(v.time, 6), "frame": v.frame,
+            "inferred_from": v.source, "nhrp_peers": len(rows),
+            "peers": [row.json() for row in rows],
+            "entries": [e.json(v.time) for e in v.entries]}
+
+
+# -- show ip nhrp (Cisco) -------------------------------------------------------
+
+_FLAG_ORDER = ("router", "implicit", "unique", "nat", "registered", "used", "negative")
+
+
+def _ios_flags(e: CacheEntry) -> str:
+    return " ".join(f for f in _FLAG_ORDER if f in e.flags)
+
+
+def show_ip_nhrp(v: RouterView) -> str:
+    out = [inferred_line(v, "show ip nhrp")]
+    for e in sorted(v.entries, key=lambda e: (_key(e.proto), e.prefix_len)):
+        created = ios_duration(v.time - e.created)
+        if e.type in (INCOMPLETE, NEGATIVE):
+            exp = ios_duration(e.expires - v.time) if e.expires is not None else "never"
+            out.append(f"{e.prefix}, {v.interface} created {created}, expire {exp}")
+            out.append("  Type: incomplete, Flags: negative")
+            out.append("  Cache hits: 0")
+            continue
+        if e.expires is None:
+            tail = "never expire"
+        else:
+            tail = f"expire {ios_duration(e.expires - v.time)}"
+        out.append(f"{e.prefix} via {e.via or e.proto}, {v.interface} created {created}, {tail}")
+        typ = "static" if e.type == STATIC else "dynamic"
+        out.append(f"  Type: {typ}, Flags: {_ios_flags(e)}")
+        out.append(f"  NBMA address: {e.nbma or 'unknown'}")
+        if e.nat and e.claimed_nbma and e.claimed_nbma != e.nbma:
+            out.append(f"    (Claimed NBMA address: {e.claimed_nbma})")
+    return "\n".join(out)
+
+
+# -- FRR nhrpd ------------------------------------------------------------------
+
+_FRR_TYPE = {"nhs": "nhs", "registration": "dynamic", "resolution": "cached", "request": "cached"}
+
+
+def _frr_type(e: CacheEntry) -> str:
+    if e.type == INCOMPLETE:
+        return "incomplete"
+    if e.type == NEGATIVE:
+        return "negative"
+    if e.type == STATIC:
+        return "nhs"
+    return _FRR_TYPE.get(e.source, "dynamic")
+
+
+def frr_cache_rows(v: RouterView) -> list[dict]:
+    rows = []
+    for e in sorted(v.entries, key=lambda e: (_key(e.via or e.proto), e.prefix_len)):
+        has_peer = e.nbma is not None
+        rows.append({
+            "interface": v.interface, "type": _frr_type(e), "protocol": e.via or e.proto,
+            "nbma": e.nbma or "-",
+            "claimed_nbma": (e.claimed_nbma or "-") if has_peer else "-",
+            "used": "used" in e.flags, "timeout": e.expires is not None, "auth": False,
+            "identity": "" if has_peer else "-",
+        })
+    return rows
+
+
+def show_frr_cache(v: RouterView) -> str:
+    out = [inferred_line(v, "show ip nhrp cache")]
+    rows = frr_cache_rows(v)
+    if not rows:
+        out.append("% No entries")
+        return "\n".join(out)
+    # nhrpd's printf layouts, kept as printf so they can be compared with its source
+    out.append("%-8s %-8s %-24s %-24s %-24s %-6s %s" % (  # noqa: UP031
+        "Iface", "Type", "Protocol", "NBMA", "Claimed NBMA", "Flags", "Identity"))
+    for r in rows:
+        flags = ("U" if r["used"] else " ") + ("T" if r["timeout"] else " ") + \
+                ("A" if r["auth"] else " ")
+        out.append("%-8s %-8s %-24s %-24s %-24s %s    %s" % (  # noqa: UP031
+            r["interface"], r["type"], r["protocol"], r["nbma"], r["claimed_nbma"], flags,
+            r["identity"]))
+    return "\n".join(out)
+
+
+def frr_nhs_rows(v: RouterView) -> list[dict]:
+    rows = []
+    for e in v.entries:
+        if e.type != STATIC:
+            continue
+        fqdn = e.claimed_nbma or e.nbma or "-"
+        rows.append({"interface": v.interface, "fqdn": fqdn,
+                     "nbma": (e.nbma or "-") if e.state == "UP" else "-",
+                     "protocol": e.via or e.proto})
+    return rows
+
+
+def show_frr_nhs(v: RouterView) -> str:
+    out = [inferred_line(v, "show ip nhrp nhs")]
+    rows = frr_nhs_rows(v)
+    if not rows:
+        out.append("% No entries")
+        return "\n".join(out)
+    out.append("%-8s %-24s %-16s %-16s" % ("Iface", "FQDN", "NBMA", "Protocol"))  # noqa: UP031
+    for r in rows:
+        out.append("%-8s %-24s %-16s %-16s" % (  # noqa: UP031
+            r["interface"], r["fqdn"], r["nbma"], r["protocol"]))
+    return "\n".join(out)
+
+
+def frr_cache_json(v: RouterView) -> dict:
+    rows = frr_cache_rows(v)
+    return {"router": v.router.nbma, "time": round(v.time, 6), "inferred_from": v.source,
+            "attr": {"entriesCount": len(rows)}, "table": rows}
+
+
+def frr_nhs_json(v: RouterView) -> dict:
+    rows = frr_nhs_rows(v)
+    return {"router": v.router.nbma, "time": round(v.time, 6), "inferred_from": v.source,
+            "attr": {"entriesCount": len(rows)}, "table": rows}
+
+
+def nhrp_json(v: RouterView) -> dict:
+    return {"router": v.router.nbma, "tunnel": v.router.tunnel, "role": v.router.role,
+            "interface": v.interface, "time": round(v.time, 6), "frame": v.frame,
+            "inferred_from": v.source, "entries": [e.json(v.time) for e in v.entries]}
+
+
+def _key(a: str | None) -> Any:
+    if not a:
+        return (2, ())
+    try:
+        return (0, tuple(int(x) for x in a.split(".")))
+    except ValueError:
+        return (1, (a,))

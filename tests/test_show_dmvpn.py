@@ -1,0 +1,172 @@
+"""`nhrpscope show dmvpn` and `show nhrp`: the routers' own layouts, at any instant."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_replay_build import HUB, HUB_T, R2, R2_T, R3, R3_T, R4, R4_T, Cap
+
+import nhrpscope.commands.analyze  # noqa: F401 - registers the commands until cli._register does
+from nhrpscope.cli import main
+
+LEGEND = [
+    "Legend: Attrb --> S - Static, D - Dynamic, I - Incomplete",
+    "    N - NATed, L - Local, X - No Socket",
+    "    # Ent --> Number of NHRP entries with same NBMA peer",
+]
+HEADER = " # Ent  Peer NBMA Addr Peer Tunnel Add State  UpDn Tm Attrb"
+DASHES = " ----- --------------- --------------- ----- -------- -----"
+ROW = re.compile(r"^ (\d+) +(\S+) +(\S+) +(UP|NHRP|IKE|DOWN) (\d\d:\d\d:\d\d|\d+d\d\dh|\d+w\dd|never) "
+                 r"([SDIN]+) *$")
+
+
+def show(*args: str) -> str:
+    r = CliRunner().invoke(main, ["show", *args])
+    assert r.exit_code == 0, (r.output, r.stderr)
+    return r.stdout
+
+
+def rows(text: str) -> list[tuple]:
+    return [m.groups() for m in map(ROW.match, text.splitlines()) if m]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    """The classic lab: three spokes register; R2 pings R4 at +20 s (phase 2)."""
+    c = Cap()
+    c.lab()
+    c.data(20.0, R2, HUB, R2_T, R4_T, seq=1)
+    c.data(20.01, HUB, R4, R2_T, R4_T, seq=1)  # the hub forwards the first ping
+    c.resolve(20.0, R2, R2_T, R4, R4_T, 2)
+    c.resolve(20.03, R4, R4_T, R2, R2_T, 2)
+    for i in range(3):
+        c.data(21.0 + i, R2, R4, R2_T, R4_T, seq=i + 2)
+        c.data(21.01 + i, R4, R2, R4_T, R2_T, seq=i + 2)
+    return c.write(tmp_path / "lab.pcap")
+
+
+def test_hub_shows_three_dynamic_spokes_in_ios_layout(lab):
+    out = show("dmvpn", str(lab), "--router", HUB).splitlines()
+    assert out[0].startswith("% show dmvpn of 172.16.15.2") and "inferred" in out[0]
+    assert "capture lab.pcap" in out[0] and "Tunnel0 is assumed" in out[0]
+    assert out[1:4] == LEGEND and out[4] == ""
+    assert out[5] == "Tunnel0, Type:Hub, NHRP Peers:3, "
+    assert out[6:8] == [HEADER, DASHES]
+    assert [(r[0], r[1], r[2], r[3], r[5]) for r in rows("\n".join(out))] == [
+        ("1", R2, R2_T, "UP", "D"), ("1", R3, R3_T, "UP", "D"), ("1", R4, R4_T, "UP", "D")]
+    # the classic lab's own row, character for character (its times aside)
+    assert re.sub(r"\d\d:\d\d:\d\d", "00:57:47", out[8]) == \
+        " 1     172.16.25.2     192.168.0.2    UP 00:57:47 D    "
+
+
+def test_spoke_before_and_after_the_ping(lab):
+    before = show("dmvpn", str(lab), "--router", R2, "--at", "+10")
+    assert "Tunnel0, Type:Spoke, NHRP Peers:1, " in before
+    assert [(r[1], r[2], r[5]) for r in rows(before)] == [(HUB, HUB_T, "S")]
+    after = show("dmvpn", str(lab), "--router", R2_T)
+    assert "Tunnel0, Type:Spoke, NHRP Peers:2, " in after
+    got = rows(after)
+    assert [(r[1], r[2], r[3], r[5]) for r in got] == [(HUB, HUB_T, "UP", "S"),
+                                                       (R4, R4_T, "UP", "D")]
+    assert got[0][4] == "00:00:22" and got[1][4] == "00:00:02"
+
+
+def test_at_a_frame_and_every_router(lab):
+    out = show("dmvpn", str(lab), "--at", "frame:2")
+    assert out.count("% show dmvpn of") == 2  # only the hub and R2 exist by frame 2
+    assert "frame 2" in out
+    assert rows(out) == [("1", R2, R2_T, "UP", "00:00:00", "D"),
+                         ("1", HUB, HUB_T, "UP", "00:00:00", "S")]
+
+
+def test_registration_sent_not_answered_is_nhrp_state(tmp_path):
+    c = Cap()
+    c.reg_request(0.0, R2, R2_T, 1)
+    out = show("dmvpn", str(c.write(tmp_path / "x.pcap")), "--router", R2)
+    assert [(r[1], r[3], r[5]) for r in rows(out)] == [(HUB, "NHRP", "S")]
+
+
+def test_long_uptimes_print_as_ios_does(tmp_path):
+    c = Cap()
+    c.register(0.0, R2, R2_T, 1, ht=65535)
+    c.register(21600.0, R2, R2_T, 2, ht=65535)
+    c.register(43200.0, R2, R2_T, 3, ht=65535)
+    c.register(64800.0, R2, R2_T, 4, ht=65535)
+    c.register(93600.0, R2, R2_T, 5, ht=65535)
+    out = show("dmvpn", str(c.write(tmp_path / "x.pcap")), "--router", HUB)
+    assert rows(out)[0][4] == "1d02h"
+
+
+def test_detail_and_json(lab):
+    out = show("dmvpn", str(lab), "--router", R2, "--detail", "--interface", "Tunnel100")
+    assert "Interface Tunnel100 is up/up, Addr. is 192.168.0.2" in out
+    assert "Type:Spoke, Total NBMA Peers (v4/v6): 2" in out
+    assert "IPv4 NHS:" in out and "192.168.0.1  RE" in out
+    assert "# Ent  Peer NBMA Addr Peer Tunnel Add State  UpDn Tm Attrb    Target Network" in out
+    assert re.search(r"^    1 172\.16\.45\.2 +192\.168\.0\.4 +UP 00:00:0\d +D +192\.168\.0\.4/32$",
+                     out, re.M)
+    [doc] = json.loads(show("dmvpn", str(lab), "--router", R2, "--format", "json"))
+    assert doc["type"] == "Spoke" and doc["nhrp_peers"] == 2
+    assert [(p["nbma"], p["attrb"]) for p in doc["peers"]] == [(HUB, "S"), (R4, "D")]
+
+
+def test_show_ip_nhrp_cisco(lab):
+    out = show("nhrp", str(lab), "--router", HUB).splitlines()
+    assert out[1] == "192.168.0.2/32 via 192.168.0.2, Tunnel0 created 00:00:22, expire 00:04:38"
+    assert out[2] == "  Type: dynamic, Flags: unique registered"
+    assert out[3] == "  NBMA address: 172.16.25.2"
+    assert out[8] == "  Type: dynamic, Flags: unique registered used"  # R4: the hub sent it data
+    spoke = show("nhrp", str(lab), "--router", R2)
+    assert "192.168.0.1/32 via 192.168.0.1, Tunnel0 created 00:00:22, never expire" in spoke
+    assert "  Type: static, Flags: used" in spoke
+    assert re.search(r"^192\.168\.0\.4/32 via 192\.168\.0\.4, Tunnel0 created 00:00:0\d, expire "
+                     r"00:04:5\d$", spoke, re.M)
+
+
+def test_show_ip_nhrp_frr(lab):
+    out = show("nhrp", str(lab), "--router", R2, "--style", "frr").splitlines()
+    hdr = "%-8s %-8s %-24s %-24s %-24s %-6s %s" % ("Iface", "Type", "Protocol", "NBMA",  # noqa: UP031
+                                                  "Claimed NBMA", "Flags", "Identity")
+    assert out[1] == hdr
+    assert out[2] == "%-8s %-8s %-24s %-24s %-24s %s    %s" % (  # noqa: UP031
+        "Tunnel0", "nhs", HUB_T, HUB, HUB, "U  ", "")
+    assert out[3].split() == ["Tunnel0", "cached", R4_T, R4, R4, "UT"]
+    nhs = out[out.index("") + 2:]
+    assert nhs[0] == "%-8s %-24s %-16s %-16s" % ("Iface", "FQDN", "NBMA", "Protocol")  # noqa: UP031
+    assert nhs[1].split() == ["Tunnel0", HUB, HUB, HUB_T]
+    doc = json.loads(show("nhrp", str(lab), "--router", R2, "--style", "frr", "--format", "json"))
+    assert doc[0]["cache"]["attr"]["entriesCount"] == 2
+    empty = show("nhrp", str(lab), "--router", HUB, "--style", "frr")
+    assert "% No entries" in empty  # a hub has no NHS
+
+
+def test_unknown_router_is_a_usage_error(lab):
+    r = CliRunner().invoke(main, ["show", "dmvpn", str(lab), "--router", "10.9.9.9"])
+    assert r.exit_code == 2 and "no router 10.9.9.9" in r.stderr
+
+
+def test_nated_spoke_has_attribute_n(tmp_path):
+    c = Cap()
+    c.reg_request(0.0, "10.0.0.3", R3_T, 1, outer="203.0.113.3")
+    c.reg_reply(0.01, "10.0.0.3", R3_T, 1, to="203.0.113.3")
+    out = show("dmvpn", str(c.write(tmp_path / "n.pcap")), "--router", HUB)
+    assert [(r[1], r[5]) for r in rows(out)] == [("203.0.113.3", "DN")]
+    nh = show("nhrp", str(tmp_path / "n.pcap"), "--router", HUB)
+    assert "    (Claimed NBMA address: 10.0.0.3)" in nh and "nat" in nh
+
+
+def test_seed_lab_scenario(tmp_path):
+    try:
+        from nhrpscope.sim.run import simulate, write_outputs
+        from nhrpscope.sim.scenario import load_scenario
+    except ImportError:
+        pytest.skip("nhrpscope.sim is not available")
+    paths = write_outputs(simulate(load_scenario("seed-lab")), str(tmp_path / "seed-lab"))
+    hub = rows(show("dmvpn", str(paths[0]), "--router", "172.16.15.2"))
+    assert [(r[1], r[3], r[5]) for r in hub] == [(R2, "UP", "D"), (R3, "UP", "D"), (R4, "UP", "D")]
+    r2 = rows(show("dmvpn", str(paths[0]), "--router", "172.16.25.2"))
+    assert [(r[1], r[3], r[5]) for r in r2] == [(HUB, "UP", "S"), (R4, "UP", "D")]
