@@ -106,7 +106,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each command lives in its own module under nhrpscope/commands/.
-    from nhrpscope.commands import analyze, decode, decrypt  # noqa: F401
+    from nhrpscope.commands import analyze, decode, decrypt, generate  # noqa: F401
 
 
 

@@ -1,0 +1,235 @@
+"""What really happened: the simulator's ledger, and the truth file made from it.
+
+Routers write into the ledger as they act (a registration sent, a reply
+received, a shortcut installed), citing the ``Wire`` objects they sent. Once
+the tap's frames are numbered, ``Ledger.truth()`` turns the ledger into a
+document in the shape of ``nhrpscope analyze --format json`` (DESIGN.md),
+keeping only what the tap could see: every item cites frame numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nhrpscope.sim.net import Wire
+
+SEVERITY = {
+    "registration-unanswered": "error",
+    "registration-rejected": "error",
+    "unique-address-conflict": "error",
+    "authentication-failure": "error",
+    "gre-key-mismatch": "error",
+    "registration-expired": "warning",
+    "resolution-nak": "warning",
+    "resolution-unanswered": "warning",
+    "error-indication": "warning",
+    "hop-count-exceeded": "error",
+    "shortcut-unused": "warning",
+    "redirect-ignored": "warning",
+    "nat-detected": "info",
+    "mtu-fragmentation": "warning",
+    "esp-no-key": "info",
+    "esp-icv-failed": "error",
+    "esp-replay": "error",
+}
+
+
+def _frames(wires: list[Wire | None], *, opaque: bool = False) -> list[int]:
+    """The frames that show these packets. A packet the written keys cannot
+    decrypt (``meta["opaque"]``) shows nothing of what is inside it, so it is
+    cited only when ``opaque`` says the finding is about that very fact."""
+    out: set[int] = set()
+    for w in wires:
+        if w is not None and (opaque or not w.meta.get("opaque")):
+            out.update(w.frames)
+    return sorted(out)
+
+
+def _seen(w: Wire | None) -> bool:
+    return w is not None and w.seen and not w.meta.get("opaque")
+
+
+@dataclass(eq=False)
+class RegistrationTxn:
+    spoke: str
+    spoke_nbma: str
+    spoke_tunnel: str
+    hub: str
+    hub_nbma: str
+    hub_tunnel: str
+    request_id: int
+    holding_time: int
+    requests: list[Wire] = field(default_factory=list)
+    reply: Wire | None = None
+    code: int | None = None
+
+
+@dataclass(eq=False)
+class ResolutionTxn:
+    requester: str
+    requester_nbma: str
+    requester_tunnel: str
+    target_tunnel: str
+    request_id: int
+    request: Wire | None = None
+    forwards: list[Wire] = field(default_factory=list)
+    reply: Wire | None = None
+    code: int | None = None
+    resolved_nbma: str | None = None
+    resolved_tunnel: str | None = None
+    prefix_len: int | None = None
+    responder: str | None = None
+    trigger: str = ""
+
+
+@dataclass(eq=False)
+class ShortcutRec:
+    a: str
+    b: str
+    a_nbma: str
+    b_nbma: str
+    via: Wire | None  # the resolution reply that set it up
+    first_direct: Wire | None = None
+    direct_packets: int = 0
+    via_hub_after: int = 0
+    phase: int = 2
+
+
+@dataclass(eq=False)
+class Finding:
+    code: str
+    message: str
+    wires: list[Wire]
+    time: float
+    severity: str = ""
+    opaque: bool = False  # the finding is about undecryptable packets: cite them
+
+
+class Ledger:
+    def __init__(self, epoch: float) -> None:
+        self.epoch = epoch
+        self.registrations: list[RegistrationTxn] = []
+        self.resolutions: list[ResolutionTxn] = []
+        self.shortcuts: dict[frozenset[str], ShortcutRec] = {}
+        self.redirects: list[dict[str, Any]] = []
+        self.purges: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.findings: list[Finding] = []
+        self.routers: list[dict[str, Any]] = []
+        self.ike: list[dict[str, Any]] = []
+        self.sas: list[dict[str, Any]] = []
+        self.events: list[tuple[float, str, list[Wire]]] = []  # for the narrative
+        self._gathered: dict[tuple, Finding] = {}
+
+    def note(self, t: float, text: str, wires: list[Wire] | None = None) -> None:
+        self.events.append((t, text, list(wires or [])))
+
+    def gather(self, key: tuple, code: str, message: str, wires: list[Wire], t: float) -> Finding:
+        """One finding per ``key`` (the same fault seen again): later wires join the first."""
+        f = self._gathered.get((code, *key))
+        if f is None:
+            f = self._gathered[(code, *key)] = self.finding(code, message, [], t)
+        f.wires += wires
+        return f
+
+    def finding(self, code: str, message: str, wires: list[Wire], t: float, *, opaque: bool = False
+                ) -> Finding:
+        f = Finding(code, message, list(wires), t, SEVERITY.get(code, "warning"), opaque)
+        self.findings.append(f)
+        return f
+
+    # -- the document -----------------------------------------------------------
+
+    def _t(self, w: Wire | None) -> float | None:
+        if w is None or w.time is None:
+            return None
+        return self.at(w.time)
+
+    def at(self, t: float) -> float:
+        """Capture time of simulation time ``t``, as the capture file stores it (whole µs)."""
+        return (round(self.epoch * 1_000_000) + round(t * 1_000_000)) / 1_000_000
+
+    def truth(self, capture: dict[str, Any]) -> dict[str, Any]:
+        regs = []
+        for r in self.registrations:
+            seen = [w for w in r.requests if _seen(w)]
+            if not seen and not _seen(r.reply):
+                continue
+            regs.append({
+                "spoke_nbma": r.spoke_nbma, "spoke_tunnel": r.spoke_tunnel, "hub_nbma": r.hub_nbma,
+                "hub_tunnel": r.hub_tunnel,
+                "request_time": self._t(seen[0]) if seen else None,
+                "reply_time": self._t(r.reply) if _seen(r.reply) else None,
+                "request_id": r.request_id, "holding_time": r.holding_time,
+                "code": r.code if _seen(r.reply) else None,
+                "requests": len(seen),
+                "frames": _frames([*r.requests, r.reply]),
+            })
+        regs.sort(key=lambda d: (d["frames"] or [0])[0])
+        res = []
+        for x in self.resolutions:
+            ws = [x.request, *x.forwards, x.reply]
+            if not _frames(ws):
+                continue
+            res.append({
+                "requester_nbma": x.requester_nbma, "requester_tunnel": x.requester_tunnel,
+                "target_tunnel": x.target_tunnel, "request_id": x.request_id,
+                "request_time": self._t(x.request) if _seen(x.request) else None,
+                "reply_time": self._t(x.reply) if _seen(x.reply) else None,
+                "code": x.code if _seen(x.reply) else None,
+                "resolved_nbma": x.resolved_nbma if _seen(x.reply) else None,
+                "resolved_tunnel": x.resolved_tunnel if _seen(x.reply) else None,
+                "prefix_len": x.prefix_len if _seen(x.reply) else None,
+                "forwarded": len([w for w in x.forwards if _seen(w)]),
+                "frames": _frames(ws),
+            })
+        res.sort(key=lambda d: d["frames"][0])
+        shortcuts = []
+        for s in self.shortcuts.values():
+            ws = [s.via, s.first_direct]
+            if not _frames(ws):
+                continue
+            shortcuts.append({
+                "a_nbma": s.a_nbma, "b_nbma": s.b_nbma, "phase": s.phase,
+                "established": self._t(s.via) if _seen(s.via) else None,
+                "first_direct_data": self._t(s.first_direct) if _seen(s.first_direct) else None,
+                "frames": _frames(ws),
+            })
+        shortcuts.sort(key=lambda d: d["frames"][0])
+
+        def cite(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for it in items:
+                wires = it["_wires"]
+                frames = _frames(wires)
+                if not frames:
+                    continue
+                d = {k: v for k, v in it.items() if not k.startswith("_")}
+                first = next((w for w in wires if _seen(w)), None)
+                d["time"] = self._t(first)
+                d["frames"] = frames
+                out.append(d)
+            return sorted(out, key=lambda d: d["frames"][0])
+
+        findings = []
+        for f in self.findings:
+            frames = _frames(f.wires, opaque=f.opaque)
+            if not frames:
+                continue
+            findings.append({"severity": f.severity, "code": f.code, "message": f.message,
+                             "frames": frames})
+        order = {"error": 0, "warning": 1, "info": 2}
+        findings.sort(key=lambda d: (order[d["severity"]], d["frames"][0], d["code"]))
+        return {
+            "capture": capture,
+            "routers": self.routers,
+            "registrations": regs,
+            "resolutions": res,
+            "shortcuts": shortcuts,
+            "redirects": cite(self.redirects),
+            "purges": cite(self.purges),
+            "errors": cite(self.errors),
+            "ipsec": {"ike": cite(self.ike), "sas": [s for s in self.sas if s.get("packets")]},
+            "findings": findings,
+        }
