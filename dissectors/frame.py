@@ -77,6 +77,7 @@ class FrameDecoder:
         self.max_depth = max_depth
         self._clear = False  # the chain is inside decrypted bytes
         self._step_off = 0
+        self._quiet = 1 << 62
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
@@ -96,10 +97,13 @@ class FrameDecoder:
     def _chain(self, pkt: Packet, kind: str, buf: bytes, off: int) -> None:
         self._clear = False
         self._step_off = off
+        self._quiet = 1 << 62  # problems from here on are a first fragment's cut
         try:
             self._steps(pkt, kind, buf, off)
         finally:
             self._mark_offsets(pkt, self._step_off)
+            if self._quiet < 1 << 62 and pkt.problems:
+                pkt.problems[:] = [p for p in pkt.problems if p.offset < self._quiet]
 
     def _mark_offsets(self, pkt: Packet, off: int) -> None:
         """Give the layers added by the last step their start offset."""
@@ -171,9 +175,14 @@ class FrameDecoder:
                         layers.append(rec)
                         layers.append(Data(len(payload), "ip-fragment"))
                         return
-                    # A first fragment is decoded as far as it goes, as tcpdump
-                    # and tshark do; the whole datagram is decoded again in the
-                    # frame that completes it.
+                    else:
+                        # A first fragment is decoded as far as it goes, as tcpdump
+                        # and tshark do; the whole datagram is decoded again in the
+                        # frame that completes it. What is cut off there is no
+                        # problem of the packet: say nothing about it.
+                        if not cut:  # whole in the capture: the fragment cut it
+                            self._quiet = min(self._quiet, poff)
+                        cut = True
                 layers.append(rec)
                 nxt = _IPPROTO_NEXT.get(proto, "")
                 if not nxt:

@@ -230,3 +230,20 @@ def test_every_link_type_reaches_ip():
     for lt, frame in ((229, v6), (101, v6), (0, encode_null(30, v6))):
         p = FrameDecoder().decode(lt, frame)
         assert any(la.proto == "ipv6" for la in p.layers), lt
+
+
+def test_first_fragment_decoded_quietly_then_whole_in_the_last():
+    from dissectors.transport import encode_icmp_echo
+
+    ping = encode_icmp_echo(1, 1, b"p" * 1400)
+    inner = gre.encode_gre(0x0800, ip.encode_ipv4("192.168.0.2", "192.168.0.4", 1, ping))
+    frags = _fragments(inner, 1000)
+    dec = FrameDecoder()
+    first = dec.decode(228, frags[0], frame=1)
+    # Decoded as far as it goes, as tcpdump and tshark do, with no complaint
+    # about what the fragmentation (not the capture) cut off.
+    assert [la.proto for la in first.layers] == ["ipv4", "gre", "ipv4", "icmp"]
+    assert first.problems == []
+    last = dec.decode(228, frags[1], frame=2)
+    assert last.layers[0].reassembled_from == (1, 2) and last.problems == []
+    assert last.layers[-1].checksum_ok is True
