@@ -39,6 +39,10 @@ def _nhrp_info(n: Any) -> str:
         parts.append(code)
         if c.client_nbma:
             parts.append(f"client {c.client_proto} @ {c.client_nbma}")
+    if n.type == "traffic-indication" and isinstance(n.offending, tuple):
+        quoted = next((la for la in n.offending if la.proto in ("ipv4", "ipv6")), None)
+        if quoted is not None:
+            parts.append(f"redirect for {quoted.src} → {quoted.dst}")
     if n.type == "error-indication":
         parts.append(f"error {getattr(n, 'error_code', '?')} {getattr(n, 'error_name', '')}".rstrip())
     if not n.checksum_ok:
