@@ -531,6 +531,8 @@ class Engine:
                     c.set_state(t, rec.hub_tunnel, _host_len(rec.hub_tunnel), "NHRP")
         elif isinstance(txn, ResolutionTxn):
             rec = txn.record
+            if self._reply_unobservable(rec):
+                return
             self.findings.raise_(
                 F.RESOLUTION_UNANSWERED, (rec.requester_nbma, rec.target_tunnel),
                 f"Resolution request from {self._name(rec.requester_nbma)} for "
@@ -555,6 +557,17 @@ class Engine:
                 f"{self._name(rec.receiver_nbma)} got no purge reply.",
                 rec.frames, time=rec.request_time,
                 routers=[rec.sender_nbma or "", rec.receiver_nbma or ""])
+
+    def _reply_unobservable(self, rec: Any) -> bool:
+        """A capture taken on one router's port (every packet to or from it)
+        cannot see a reply that goes from the target straight to the
+        requester: a hub's port never sees spoke-to-spoke NHRP. Silence is
+        then no evidence of an unanswered request."""
+        if len(self.traffic) < 2 or not rec.hops:
+            return False
+        vantage = set.intersection(*({s, d} for s, d in self.traffic))
+        path = {rec.requester_nbma, rec.hops[-1].to_nbma}
+        return bool(vantage) and not (vantage & path)
 
     def _hub_entry_alive(self, rec: Registration, t: float) -> bool:
         c = self.caches.get(rec.hub_nbma or "")

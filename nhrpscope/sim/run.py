@@ -9,6 +9,7 @@ unseeded random source: the same scenario and seed give the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import struct
@@ -79,8 +80,12 @@ class Simulation:
         self.ledger = Ledger(EPOCH)
         names = {r.name for r in scenario.routers}
         if opts.tap is not None and opts.tap not in names:
-            raise ScenarioError(f"{scenario.source}: --tap {opts.tap}: no router of that name "
-                                f"(routers: {', '.join(sorted(names))})")
+            # A router may also be named by its NBMA or tunnel address.
+            by_addr = {a: r.name for r in scenario.routers for a in (r.nbma, r.tunnel)}
+            if opts.tap not in by_addr:
+                raise ScenarioError(f"{scenario.source}: --tap {opts.tap}: no router of that name "
+                                    f"or address (routers: {', '.join(sorted(names))})")
+            self.opts = opts = dataclasses.replace(opts, tap=by_addr[opts.tap])
         self.net = Network(self.clock, self.rng, opts.tap, scenario.nats)
         self.net.on_drop = self._on_drop
         self.net.on_icmp = self._on_icmp
