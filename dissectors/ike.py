@@ -6,22 +6,29 @@ Both versions share the layout (28 bytes)::
     | Major Version (4 bits) | Minor Version (4 bits) | Exchange Type (1)
     | Flags (1) | Message ID (4) | Length (4, whole message)
 
-What follows is a chain of payloads (encrypted after the first exchange);
-this module reads only the header, enough to follow IKE SAs and
-retransmissions. A richer IKE dissector comes later.
+What follows is a chain of payloads (encrypted after the first exchange).
+``decode_ike`` reads the header only; ``decode_ike_message`` also decodes
+the clear payloads (``dissectors.ike_payloads``) into the record's
+``payloads``: SA proposals and transforms by name, KE, nonces, vendor IDs,
+NAT-D, notifies, deletes, and what is encrypted shown as such (IKEv1 bodies
+with the E flag, IKEv2 SK and SKF payloads). ``encode_ike_message`` is its
+inverse.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from dissectors import ike_payloads as _P
 from dissectors.base import Decoded, Layer, Problem
 
 __all__ = [
     "IkeHeader",
     "decode_ike",
     "encode_ike",
+    "decode_ike_message",
+    "encode_ike_message",
     "make_ike_header",
     "exchange_name",
     "flag_names",
@@ -81,7 +88,9 @@ def flag_names(version: int, bits: int) -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class IkeHeader(Layer):
     """IKE header. ``version`` is the major version (1 = ISAKMP/IKEv1,
-    2 = IKEv2); the SPIs (cookies, in IKEv1) are 16 hex digits."""
+    2 = IKEv2); the SPIs (cookies, in IKEv1) are 16 hex digits.
+    ``payloads``: the decoded payload chain (``decode_ike_message``); empty
+    when only the header was read."""
 
     proto = "ike"
     version: int
@@ -95,6 +104,20 @@ class IkeHeader(Layer):
     message_id: int
     length: int
     next_payload: int
+    payloads: tuple = ()
+
+    @property
+    def is_response(self) -> bool:
+        """IKEv2 only: the R flag."""
+        return bool(self.flag_bits & 0x20) if self.version == 2 else False
+
+    @property
+    def encrypted(self) -> bool:
+        """IKEv1: the E flag; IKEv2: an SK or SKF payload."""
+        if self.version == 1:
+            return bool(self.flag_bits & 0x01)
+        return any(isinstance(p, (_P.EncryptedPayload, _P.EncryptedFragmentPayload))
+                   for p in self.payloads)
 
 
 def make_ike_header(version: int, exchange_type: int, initiator_spi: bytes | str,
@@ -152,3 +175,51 @@ def encode_ike(hdr: IkeHeader, body: bytes = b"", *, fix_length: bool = True) ->
                        bytes.fromhex(hdr.responder_spi), hdr.next_payload,
                        (hdr.version & 15) << 4 | (hdr.minor_version & 15), hdr.exchange_type,
                        hdr.flag_bits, hdr.message_id, length) + bytes(body)
+
+
+def decode_ike_message(buf: bytes) -> Decoded:
+    """The header and its clear payloads (``IkeHeader.payloads``). Never
+    raises; payload problems have offsets from the start of the message."""
+    d = decode_ike(buf)
+    rec = d.record
+    if rec is None or rec.version not in (1, 2):
+        return d
+    body = d.payload
+    payloads, problems = _P.decode_payloads(rec.version, rec.next_payload, body,
+                                            encrypted=rec.version == 1 and bool(rec.flag_bits & 1))
+    d.problems.extend(p.shifted(HEADER_LEN) for p in problems)
+    return Decoded(replace(rec, payloads=tuple(payloads)), b"", d.problems, HEADER_LEN)
+
+
+def encode_ike_message(hdr: IkeHeader, payloads: list | tuple | None = None) -> bytes:
+    """Header + the payload chain (``payloads``, default the record's own):
+    next payload and lengths computed."""
+    pl = hdr.payloads if payloads is None else payloads
+    first, body = _P.encode_payloads(hdr.version, tuple(pl))
+    return encode_ike(replace(hdr, next_payload=first), body)
+
+
+def payload_summary(hdr: IkeHeader) -> str:
+    """The payload chain in one line, as an engineer reads it:
+    ``SA KE Nonce N(NAT_DETECTION_SOURCE_IP) V(RFC 3706 DPD) ...``."""
+    out = []
+    for p in hdr.payloads:
+        name = getattr(p, "payload", "") or type(p).__name__
+        if isinstance(p, _P.NotifyPayload):
+            out.append(f"N({p.name or p.notify_type})")
+        elif isinstance(p, _P.VendorIdPayload):
+            out.append(f"V({p.name})" if p.name else "V")
+        elif isinstance(p, _P.EncryptedBody):
+            out.append(f"<encrypted {len(p.data)} bytes>")
+        elif isinstance(p, _P.EncryptedPayload):
+            out.append(f"SK<encrypted {len(p.data)} bytes>")
+        elif isinstance(p, _P.EncryptedFragmentPayload):
+            out.append(f"SKF({p.fragment_number}/{p.total_fragments})")
+        elif isinstance(p, _P.DeletePayload):
+            out.append(f"D({len(p.spis)} SPI{'s' if len(p.spis) != 1 else ''})")
+        elif isinstance(p, _P.SaPayload):
+            ts = [_P.transform_summary(hdr.version, t) for pr in p.proposals for t in pr.transforms]
+            out.append(f"SA[{'; '.join(x for x in ts if x)}]" if any(ts) else "SA")
+        else:
+            out.append(name)
+    return " ".join(out)

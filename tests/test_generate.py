@@ -85,7 +85,7 @@ def test_ipsec_pcapng_explain_outputs(tmp_path):
     ((), "give a SCENARIO"),
     (("seed-lab", "-o", "X", "--spokes", "10"), "--spokes and --packets apply"),
     (("seed-lab", "-o", "X", "--tap", "R9"), "--tap R9: no router of that name"),
-    (("scale", "-o", "X", "--ipsec", "--spokes", "3", "--packets", "10"), "runs in clear"),
+    (("scale", "-o", "X", "--tap", "HUB", "--spokes", "3", "--packets", "10"), "provider core only"),
 ])
 def test_usage_errors_are_one_line_exit_2(tmp_path, args, needle):
     args = tuple(str(tmp_path / a) if a == "X" else a for a in args)

@@ -16,7 +16,8 @@ from nhrpscope.sim.scenario import ScenarioError, builtin_names, load_scenario, 
 
 ALL = ["seed-lab", "seed-lab-ipsec", "phase3", "dual-hub", "nat-spoke", "hub-down", "gre-key-mismatch",
        "auth-mismatch", "unique-conflict", "holdtime-expiry", "resolution-nak", "mtu-blackhole",
-       "ipsec-wrong-key", "scale"]
+       "ipsec-wrong-key", "ike-proposal-mismatch", "ike-psk-mismatch", "nat-t-blocked", "esp-one-way",
+       "scale"]
 
 
 def test_every_builtin_is_shipped():
@@ -410,9 +411,9 @@ def test_scale_small(tmp_path):
     assert times == sorted(times)
 
 
-def test_scale_refuses_ipsec_and_spokes_elsewhere():
+def test_scale_refuses_a_tap():
     with pytest.raises(ScenarioError):
-        simulate(load_scenario("scale"), Options(spokes=5, packets=100, ipsec=True))
+        simulate(load_scenario("scale"), Options(spokes=5, packets=100, tap="HUB"))
 
 
 # -- scenario files ------------------------------------------------------------------------------

@@ -114,8 +114,11 @@ def _progress(files: list[str]) -> Any:
 def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[str, ...], *,
            stop: Stop | None = None, on_event: Callable | None = None,
            on_finding: Callable | None = None, dedup: bool = True,
-           write_merged: str | None = None, follow: bool = False) -> Replay:
-    """Read, merge, decode and replay ``files``; stop at ``stop`` if given."""
+           write_merged: str | None = None, follow: bool = False, fast: bool = True,
+           verify_all: bool = False) -> Replay:
+    """Read, merge, decode and replay ``files``; stop at ``stop`` if given.
+    ``fast`` False decodes every frame (no header-byte fast path);
+    ``verify_all`` checks the ICV of every ESP packet, data too."""
     from nhrpscope.capture import PcapngWriter
     from nhrpscope.replay.engine import Engine
     from nhrpscope.replay.source import CaptureSource
@@ -142,7 +145,8 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
         src = CaptureSource(list(files), on_secrets=on_secrets, dedup=dedup, writer=writer,
                             reorder_window=window, reorder_max=0 if follow else 4096)
         stack.enter_context(src)
-        eng = Engine(lookup, on_event=on_event, on_finding=on_finding)
+        eng = Engine(lookup, on_event=on_event, on_finding=on_finding, fast=fast,
+                     verify_all=verify_all)
         prog = _progress(list(files))
         task = None
         if prog is not None:
@@ -153,25 +157,36 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
         end_frame = None
         done_bytes = 0
         first = None
-        for it in src:
+        records = src.records()
+        if stop is None and task is None:
+            # the whole stream in one call: the engine's loop reads the tuples itself;
+            # a big file is read and classified by a second process meanwhile
+            if fast and not follow and src.stageable():
+                eng.feed_items(src.staged(key_files, esp_specs, verify_all=verify_all))
+            else:
+                eng.feed_records(records)
+            end_frame = eng.last_frame if eng.frames else None
+            records = iter(())
+        for rec in records:
+            number, t = rec[0], rec[1]
             if first is None:
-                first = it.time
+                first = t
             if stop is not None:
                 if stop.kind == "frame":
-                    if it.number > stop.value:
+                    if number > stop.value:
                         break  # frame N itself was dropped as a duplicate
                 else:
                     t_stop = stop.time(first)
-                    if t_stop is not None and it.time > t_stop:
+                    if t_stop is not None and t > t_stop:
                         end = t_stop
                         break
-            eng.feed(it)
-            end_frame = it.number
-            if stop is not None and stop.kind == "frame" and it.number == stop.value:
+            eng.feed_record(rec)
+            end_frame = number
+            if stop is not None and stop.kind == "frame" and number == stop.value:
                 break
             if task is not None:
-                done_bytes += len(it.data) + 16
-                if it.number % 2048 == 0:
+                done_bytes += len(rec[3]) + 16
+                if number % 2048 == 0:
                     prog[0].update(task, completed=done_bytes)
         if stop is not None and stop.kind == "frame":
             end = eng.now if eng.now != float("-inf") else None
@@ -187,6 +202,22 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
         notes = list(getattr(store, "from_capture", []) or [])
         return Replay(eng, src, analysis, end if end is not None else eng.now, end_frame,
                       src.names, notes)
+
+
+def _echo_json(doc: Any, **kw: Any) -> None:
+    """``click.echo(json.dumps(doc, indent=2, **kw))``, the same text written
+    a piece at a time: the whole text of a day's analysis and the pieces
+    json builds it from need not be in memory at once."""
+    parts: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2, **kw).iterencode(doc):
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 16:
+            click.echo("".join(parts), nl=False)
+            parts.clear()
+            size = 0
+    click.echo("".join(parts))
 
 
 def _warn(rp: Replay) -> None:
@@ -207,10 +238,14 @@ def _warn(rp: Replay) -> None:
               help="Exit 1 when a finding of this severity (or worse) exists.")
 @click.option("--follow", is_flag=True,
               help="Print findings as they happen (for a live capture on standard input).")
+@click.option("--verify-all", is_flag=True,
+              help="Check the ICV of every ESP packet. By default it is checked on NHRP and "
+                   "other control packets and on each SA's first packet; data packets are "
+                   "opened only at their ends (GRE header, ESP trailer) and counted.")
 @_common
 def analyze(files: tuple[str, ...], fmt: str, fail_on: str | None, follow: bool,
-            no_dedup: bool, write_merged: str | None, key_files: tuple[str, ...],
-            esp_specs: tuple[str, ...]) -> None:
+            verify_all: bool, no_dedup: bool, write_merged: str | None,
+            key_files: tuple[str, ...], esp_specs: tuple[str, ...]) -> None:
     """Replay FILE... (merged by time; - for stdin): routers, registrations,
     resolutions, shortcuts, IPsec SAs and findings, each citing its frames."""
     from nhrpscope.replay.findings import at_or_above
@@ -222,10 +257,11 @@ def analyze(files: tuple[str, ...], fmt: str, fail_on: str | None, follow: bool,
 
     with edges():
         rp = replay(files, key_files, esp_specs, on_finding=live if follow else None,
-                    dedup=not no_dedup, write_merged=write_merged, follow=follow)
+                    dedup=not no_dedup, write_merged=write_merged, follow=follow,
+                    verify_all=verify_all)
         _warn(rp)
         if fmt == "json":
-            click.echo(json.dumps(rp.analysis.json(), indent=2, ensure_ascii=False))
+            _echo_json(rp.analysis.json(), ensure_ascii=False)
         else:
             from nhrpscope.render.report import print_report
 
@@ -404,3 +440,105 @@ def show_nhrp(files: tuple[str, ...], router: str | None, at: str | None, interf
             click.echo("\n\n".join(S.show_frr_cache(v) + "\n\n" + S.show_frr_nhs(v) for v in views))
         else:
             click.echo("\n\n".join(S.show_ip_nhrp(v) for v in views))
+
+
+# --------------------------------------------------------------------- show crypto (issue 7)
+
+
+@show.group("crypto")
+def show_crypto() -> None:
+    """Cisco IOS `show crypto ...`: IKE and IPsec SAs, inferred from a capture."""
+
+
+@show_crypto.group("isakmp")
+def show_crypto_isakmp() -> None:
+    """IKEv1 (ISAKMP) state."""
+
+
+@show_crypto.group("ipsec")
+def show_crypto_ipsec() -> None:
+    """IPsec (ESP) state."""
+
+
+def _crypto_views(rp: Replay, router: str | None, interface: str) -> list[Any]:
+    from nhrpscope.render.show import crypto_views
+
+    a = rp.analysis
+    addrs = {x for n in a.ike for x in (n.initiator, n.responder)} | \
+        {x for s in a.sas for x in (s.src, s.dst)}
+    names = {}
+    for r in a.routers:
+        for addr in (r.nbma, r.public_nbma):
+            if addr:
+                names[addr] = f"{addr} ({r.tunnel or '?'}, {r.role})"
+    address = None
+    if router:
+        if router in addrs:
+            address = router
+        else:
+            r = next((r for r in a.routers if router in r.tunnels or router == r.nbma), None)
+            if r is not None:
+                address = r.public_nbma if r.public_nbma in addrs else r.nbma
+            else:
+                seen = ", ".join(sorted(addrs)) or "none"
+                raise UserError(f"no IPsec peer {router} in the capture (IKE/ESP addresses seen: {seen})")
+    t = rp.end if rp.end is not None else rp.engine.now
+    return crypto_views(address, list(a.ike), list(a.sas), t,
+                        source=", ".join(os.path.basename(f) for f in rp.files),
+                        first=a.capture.first, frame=rp.end_frame, names=names, interface=interface)
+
+
+def _crypto_options(f: Callable) -> Callable:
+    f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True)(f)
+    f = click.option("--interface", default="Tunnel0", show_default=True,
+                     help="The tunnel interface name to print (not visible on the wire).")(f)
+    f = click.option("--at", "at", default=None, metavar="TIME|+SECONDS|frame:N",
+                     help="The instant to show (default: the end of the capture).")(f)
+    f = click.option("--router", default=None, metavar="ADDRESS|TUNNEL",
+                     help="One IPsec peer (default: every address in IKE or ESP).")(f)
+    return key_options(f)
+
+
+@show_crypto_isakmp.command("sa")
+@FILES
+@_crypto_options
+def show_crypto_isakmp_sa(files: tuple[str, ...], router: str | None, at: str | None,
+                          interface: str, fmt: str, key_files: tuple[str, ...],
+                          esp_specs: tuple[str, ...]) -> None:
+    """Cisco IOS `show crypto isakmp sa` for each IKE peer: dst, src, state
+    (MM_NO_STATE ... QM_IDLE), conn-id, status, from the IKEv1 exchanges seen."""
+    from nhrpscope.render import show as S
+
+    with edges():
+        rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
+        _warn(rp)
+        views = _crypto_views(rp, router, interface)
+        if fmt == "json":
+            click.echo(json.dumps([S.isakmp_json(v) for v in views], indent=2))
+        elif not views:
+            click.echo("% nhrpscope: no IKE or ESP in this capture")
+        else:
+            click.echo("\n\n".join(S.show_crypto_isakmp_sa(v) for v in views))
+
+
+@show_crypto_ipsec.command("sa")
+@FILES
+@_crypto_options
+def show_crypto_ipsec_sa(files: tuple[str, ...], router: str | None, at: str | None,
+                         interface: str, fmt: str, key_files: tuple[str, ...],
+                         esp_specs: tuple[str, ...]) -> None:
+    """Cisco IOS `show crypto ipsec sa` for each IPsec peer: per remote peer the
+    inbound and outbound SPIs and #pkts encaps / decaps as seen at the tap."""
+    from nhrpscope.render import show as S
+
+    with edges():
+        rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
+        _warn(rp)
+        views = _crypto_views(rp, router, interface)
+        if fmt == "json":
+            click.echo(json.dumps([S.ipsec_json(v) for v in views], indent=2))
+        elif not views:
+            click.echo("% nhrpscope: no IKE or ESP in this capture")
+        else:
+            click.echo("\n\n".join(S.show_crypto_ipsec_sa(v) for v in views))

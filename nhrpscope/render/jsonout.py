@@ -23,16 +23,25 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if is_dataclass(obj):
+        cls = type(obj)
+        shape = _SHAPES.get(cls)
+        if shape is None:  # once per class: its proto and its public field names
+            proto = getattr(cls, "proto", None)
+            shape = _SHAPES[cls] = (
+                proto if isinstance(proto, str) and not issubclass(cls, Problem) else None,
+                tuple(f.name for f in fields(obj) if not f.name.startswith("_")))
         out: dict[str, Any] = {}
-        proto = getattr(type(obj), "proto", None)
-        if isinstance(proto, str) and not isinstance(obj, Problem):
-            out["proto"] = proto
-        for f in fields(obj):
-            if f.name.startswith("_"):
-                continue
-            out[f.name] = to_jsonable(getattr(obj, f.name))
+        if shape[0] is not None:
+            out["proto"] = shape[0]
+        for name in shape[1]:
+            out[name] = to_jsonable(getattr(obj, name))
         return out
     return str(obj)
+
+
+# Per dataclass: (its "proto" or None, its public field names). dataclasses.fields()
+# builds its tuple anew on every call: decode --format jsonl asks millions of times.
+_SHAPES: dict[type, tuple[str | None, tuple[str, ...]]] = {}
 
 
 def packet_json(pkt: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def _addr_key(a: str) -> tuple:
 
 
 def _is_message(e: Any) -> bool:
-    return e.kind in ("nhrp", "data-first", "direct-data", "esp") and bool(e.src) and \
+    return e.kind in ("nhrp", "data-first", "direct-data", "esp", "ike") and bool(e.src) and \
         bool(e.dst) and e.src != e.dst
 
 

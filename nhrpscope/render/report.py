@@ -37,6 +37,19 @@ def _frames(frames: list[int], total: int | None = None) -> str:
 MAX_ROWS = 40
 
 
+def _ranges(steps: list[str]) -> list[str]:
+    """MM1 MM2 ... MM6 QM1 QM2 QM3 -> MM1-6 QM1-3."""
+    out: list[str] = []
+    for st in steps:
+        head, num = st.rstrip("0123456789"), st[len(st.rstrip("0123456789")):]
+        if out and num and out[-1].startswith(head) and out[-1][len(head):].replace("-", "").isdigit():
+            first = out[-1][len(head):].split("-")[0]
+            out[-1] = f"{head}{first}-{num}"
+        else:
+            out.append(st.replace(" request", " req").replace(" response", " resp"))
+    return out
+
+
 def _some(items: list, console: Console, what: str) -> list:
     """At most MAX_ROWS rows: the first and the last; says how many were left out."""
     if len(items) <= MAX_ROWS:
@@ -186,15 +199,48 @@ def print_report(a: Analysis, console: Console | None = None) -> None:
                       f"{e.error_code} {e.error_name}", about, _frames(e.frames))
         console.print(t)
 
+    if a.ike:
+        t = Table(title="IPsec: IKE negotiations", title_justify="left")
+        for c in ("start", "initiator -> responder", "IKE", "state", "got to", "up at", "rtx", "NAT",
+                  "why", "frames"):
+            t.add_column(c)
+        for n in _some(a.ike, console, "IKE negotiations"):
+            style = {"established": "green", "failed": "red", "unanswered": "red"}.get(n.state)
+            nat = "-" if n.nat is None else ("yes" if n.nat else "no")
+            if n.natt:
+                nat += ", UDP 4500"
+            why = n.failure or ""
+            if not why and n.state != "established" and n.reached:
+                why = f"stopped at {n.reached}"
+            mode = {"main-mode": "MM", "aggressive-mode": "AM"}.get(n.mode, "")
+            t.add_row(_rel(n.first, t0), f"{n.initiator} -> {n.responder}",
+                      f"v{n.version} {mode}".strip(), f"[{style}]{n.state}[/]" if style else n.state,
+                      " ".join(_ranges(n.steps)) or "-", _rel(n.established, t0),
+                      str(n.retransmits), nat, escape(why) or "-",
+                      _frames(n.frames[:3], len(n.frames)))
+        console.print(t)
+
     if a.sas:
-        t = Table(title="IPsec ESP SAs", title_justify="left")
-        for c in ("SPI", "from", "to", "packets", "bytes", "decrypted", "not decrypted",
-                  "paired", "frames"):
+        t = Table(title="IPsec: ESP SAs (by SPI and direction)", title_justify="left")
+        for c in ("SPI", "from -> to", "packets", "bytes", "seen", "decrypted", "paired", "seq gaps",
+                  "notes", "frames"):
             t.add_column(c)
         for s in _some(a.sas, console, "SAs"):
-            t.add_row(s.spi + (" (NAT-T)" if s.natt else ""), s.src, s.dst, str(s.packets),
-                      str(s.bytes), str(s.decrypted), str(s.undecrypted), s.paired_spi or "-",
-                      _frames(s.frames))
+            notes = []
+            if s.one_way:
+                notes.append("[red]one-way[/]")
+            if s.rekey_of:
+                notes.append(f"rekey of {s.rekey_of}")
+            if not s.ike:
+                notes.append("no IKE seen")
+            if s.resets:
+                notes.append(f"{s.resets} seq reset(s)")
+            if s.replays:
+                notes.append(f"{s.replays} replay(s)")
+            t.add_row(s.spi + (" (NAT-T)" if s.natt else ""), f"{s.src} -> {s.dst}", str(s.packets),
+                      str(s.bytes), f"{_rel(s.first, t0)} .. {_rel(s.last, t0)}",
+                      f"{s.decrypted}/{s.packets}", s.paired_spi or "-", str(s.gaps),
+                      ", ".join(notes) or "-", _frames(s.frames))
         console.print(t)
 
     if a.findings:

@@ -298,3 +298,189 @@ def _key(a: str | None) -> Any:
         return (0, tuple(int(x) for x in a.split(".")))
     except ValueError:
         return (1, (a,))
+
+
+# --------------------------------------------------------------------- IPsec (issue 7)
+
+
+@dataclass
+class CryptoView:
+    """One IPsec peer's IKE and ESP state at ``time``, as the capture shows it."""
+
+    address: str
+    time: float
+    negotiations: list[Any]  # ipsec_state.IkeNegotiation involving this address
+    sas: list[Any]  # model.SecurityAssociation from or to this address
+    source: str = ""
+    first: float | None = None
+    frame: int | None = None
+    name: str = ""  # "172.16.15.2 (192.168.0.1, hub)" when NHRP told more
+    interface: str = "Tunnel0"
+
+
+def crypto_views(address: str | None, negotiations: list[Any], sas: list[Any], time: float, *,
+                 source: str = "", first: float | None = None, frame: int | None = None,
+                 names: dict[str, str] | None = None, interface: str = "Tunnel0") -> list[CryptoView]:
+    """A view per IKE/ESP peer address (or just ``address``); busiest first."""
+    names = names or {}
+    addrs: dict[str, int] = {}
+    for n in negotiations:
+        for a in (n.initiator, n.responder):
+            addrs[a] = addrs.get(a, 0) + 1
+    for s in sas:
+        for a in (s.src, s.dst):
+            addrs.setdefault(a, 0)
+    chosen = [address] if address else sorted(addrs, key=lambda a: (-addrs[a], _key(a)))
+    out = []
+    for a in chosen:
+        negs = [n for n in negotiations if a in (n.initiator, n.responder)]
+        mine = [s for s in sas if a in (s.src, s.dst)]
+        out.append(CryptoView(a, time, negs, mine, source, first, frame, names.get(a, a), interface))
+    return out
+
+
+def _crypto_when(v: CryptoView) -> str:
+    ts = _dt.datetime.fromtimestamp(v.time, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    parts = []
+    if v.first is not None:
+        parts.append(f"+{v.time - v.first:.3f} s")
+    if v.frame is not None:
+        parts.append(f"frame {v.frame}")
+    return f"{ts} UTC" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _crypto_line(v: CryptoView, what: str, extra: str = "") -> str:
+    return (f"% {what} of {v.name or v.address}, inferred by nhrpscope from the capture "
+            f"{v.source or '-'} at {_crypto_when(v)}{extra}")
+
+
+def isakmp_rows(v: CryptoView) -> list[dict]:
+    """IKEv1 SAs on this peer: every phase 1 that came up, and the latest
+    attempt per peer when it did not (IOS deletes a failed one: '(deleted)')."""
+    rows = []
+    latest: dict[str, Any] = {}
+    for n in v.negotiations:
+        if n.version != 1:
+            continue
+        peer = n.responder if n.initiator == v.address else n.initiator
+        latest[peer] = n
+    for n in v.negotiations:
+        if n.version != 1:
+            continue
+        peer = n.responder if n.initiator == v.address else n.initiator
+        up = n.ios_state == "QM_IDLE"
+        if not up and latest.get(peer) is not n:
+            continue
+        status = "ACTIVE" if up or n.state == "incomplete" else "ACTIVE (deleted)"
+        rows.append({"dst": n.responder, "src": n.initiator, "state": n.ios_state,
+                     "conn_id": n.conn_ids.get(v.address, 0) if up else 0, "slot": 0,
+                     "status": status, "peer": peer, "negotiation_state": n.state,
+                     "reached": n.reached, "failure": n.failure, "frames": n.frames[:1] + n.frames[-1:],
+                     "nat": n.nat, "natt": n.natt})
+    rows.sort(key=lambda r: (r["conn_id"] == 0, r["conn_id"], _key(r["peer"])))
+    return rows
+
+
+def show_crypto_isakmp_sa(v: CryptoView) -> str:
+    """Cisco IOS `show crypto isakmp sa` (the 12.4 layout of the classic lab)."""
+    rows = isakmp_rows(v)
+    lines = [_crypto_line(v, "show crypto isakmp sa"), "IPv4 Crypto ISAKMP SA",
+             "dst             src             state          conn-id slot status"]
+    for r in rows:
+        lines.append(f"{r['dst']:<16}{r['src']:<16}{r['state']:<15}{r['conn_id']:>7} {r['slot']:>4} "
+                     f"{r['status']}")
+    notes = []
+    for r in rows:
+        if r["state"] != "QM_IDLE":
+            why = r["failure"] or {"failed": "given up", "unanswered": "never answered",
+                                   "incomplete": "still negotiating"}.get(r["negotiation_state"], "")
+            notes.append(f"% {r['src']} -> {r['dst']}: reached {r['reached'] or '-'}"
+                         + (f" ({why})" if why else "") + f"; frames {r['frames'][0]}-{r['frames'][-1]}")
+        if r["natt"]:
+            notes.append(f"% {r['src']} -> {r['dst']}: NAT-T (UDP 4500)")
+    v2 = [n for n in v.negotiations if n.version == 2]
+    if v2:
+        notes.append(f"% {len(v2)} IKEv2 SA(s) with this peer are not ISAKMP SAs: IOS lists them "
+                     f"under 'show crypto ikev2 sa' ({', '.join(sorted({n.state for n in v2}))})")
+    if not rows and not v2:
+        notes.append("% no IKEv1 exchange with this address in the capture")
+    return "\n".join(lines + notes)
+
+
+def _hexspi(spi: str) -> str:
+    n = int(spi, 16)
+    return f"0x{n:08X}({n})"
+
+
+def ipsec_peers(v: CryptoView) -> list[dict]:
+    """Per peer: inbound and outbound SAs, packets each way as seen at the tap."""
+    peers: dict[str, dict] = {}
+    for s in v.sas:
+        out = s.src == v.address
+        peer = s.dst if out else s.src
+        p = peers.setdefault(peer, {"peer": peer, "local": v.address, "inbound": [], "outbound": [],
+                                    "encaps": 0, "decaps": 0, "natt": False, "port": 500})
+        (p["outbound"] if out else p["inbound"]).append(s)
+        p["encaps" if out else "decaps"] += s.packets
+        p["natt"] = p["natt"] or s.natt
+    for n in v.negotiations:
+        peer = n.responder if n.initiator == v.address else n.initiator
+        if peer in peers:
+            p = peers[peer]
+            p["natt"] = p["natt"] or n.natt
+    for p in peers.values():
+        p["port"] = 4500 if p["natt"] else 500
+        for k in ("inbound", "outbound"):
+            p[k].sort(key=lambda s: (s.last or 0.0))
+    return sorted(peers.values(), key=lambda p: _key(p["peer"]))
+
+
+def show_crypto_ipsec_sa(v: CryptoView) -> str:
+    """Cisco IOS `show crypto ipsec sa`, one block per peer; the counters are
+    the packets the tap saw (sent: encaps, received: decaps)."""
+    lines = [_crypto_line(v, "show crypto ipsec sa", "; #pkts are packets seen at the tap")]
+    peers = ipsec_peers(v)
+    if not peers:
+        lines.append("% no ESP with this address in the capture")
+        return "\n".join(lines)
+    lines += ["", f"interface: {v.interface}",
+              f"    Crypto map tag: {v.interface}-head-0, local addr {v.address}"]
+    for p in peers:
+        enc, dec = p["encaps"], p["decaps"]
+        lines += ["", "   protected vrf: (none)",
+                  f"   local  ident (addr/mask/prot/port): ({v.address}/255.255.255.255/47/0)",
+                  f"   remote ident (addr/mask/prot/port): ({p['peer']}/255.255.255.255/47/0)",
+                  f"   current_peer {p['peer']} port {p['port']}",
+                  f"    #pkts encaps: {enc}, #pkts encrypt: {enc}, #pkts digest: {enc}",
+                  f"    #pkts decaps: {dec}, #pkts decrypt: {dec}, #pkts verify: {dec}", "",
+                  f"     local crypto endpt.: {v.address}, remote crypto endpt.: {p['peer']}"]
+        cur = p["outbound"][-1].spi if p["outbound"] else "0x00000000"
+        lines.append(f"     current outbound spi: {_hexspi(cur)}")
+        for title, group in (("inbound esp sas", p["inbound"]), ("outbound esp sas", p["outbound"])):
+            lines += ["", f"     {title}:"]
+            for s in group:
+                mode = "Transport, " if s.decrypted else ""
+                lines.append(f"      spi: {_hexspi(s.spi)}")
+                lines.append(f"        in use settings ={{{mode}{'NAT-T UDP 4500, ' if s.natt else ''}}}")
+                lines.append(f"        packets: {s.packets}, bytes: {s.bytes}, frames {s.frames[0]}-{s.frames[1]}"
+                             + (f", took over from {s.rekey_of}" if s.rekey_of else ""))
+                lines.append(f"        Status: {'ACTIVE' if s is group[-1] else 'superseded'}")
+        if enc and not dec:
+            lines.append(f"   % encaps but no decaps: nothing from {p['peer']} comes back on these SAs")
+    return "\n".join(lines)
+
+
+def isakmp_json(v: CryptoView) -> dict:
+    return {"address": v.address, "time": v.time, "inferred": True, "sas": isakmp_rows(v)}
+
+
+def ipsec_json(v: CryptoView) -> dict:
+    from nhrpscope.replay.model import jsonable
+
+    peers = []
+    for p in ipsec_peers(v):
+        peers.append({"peer": p["peer"], "local": p["local"], "port": p["port"],
+                      "pkts_encaps": p["encaps"], "pkts_decaps": p["decaps"],
+                      "outbound_spi": p["outbound"][-1].spi if p["outbound"] else None,
+                      "inbound": jsonable(p["inbound"]), "outbound": jsonable(p["outbound"])})
+    return {"address": v.address, "time": v.time, "inferred": True, "peers": peers}

@@ -97,7 +97,13 @@ def summary(pkt: Any, t0: float = 0.0) -> str:
             info = [f"{la.src_port} → {la.dst_port}"]
         elif p == "ike":
             proto = f"IKEv{la.version}"
-            info = [f"{la.exchange}, spi {la.initiator_spi}/{la.responder_spi}, msg {la.message_id}"]
+            info = [f"{la.exchange}{' response' if 'response' in la.flags else ''}, "
+                    f"spi {la.initiator_spi}/{la.responder_spi}, msg {la.message_id}"]
+            if getattr(la, "payloads", ()):
+                from dissectors.ike import payload_summary
+
+                info[0] += ":"
+                info.append(payload_summary(la))
         elif p == "nat-keepalive":
             proto, info = "NAT-T", ["keepalive"]
         elif p in ("icmp", "icmpv6"):

@@ -41,6 +41,17 @@ ESP_REPLAY = "esp-replay"
 # Beyond the issue's list.
 ESP_DECRYPTION_FAILED = "esp-decryption-failed"
 PURGE_UNANSWERED = "purge-unanswered"
+# Issue 7's (IKE and ESP without keys; raised by ipsec_state).
+IKE_UNANSWERED = "ike-unanswered"
+IKE_RETRANSMITS = "ike-retransmits"
+IKE_NO_PROPOSAL_CHOSEN = "ike-no-proposal-chosen"
+IKE_INVALID_KE = "ike-invalid-ke"
+IKE_AUTH_FAILED = "ike-auth-failed"
+NAT_T_BLOCKED = "nat-t-blocked"
+ESP_ONE_WAY = "esp-one-way"
+ESP_REKEY = "esp-rekey"
+ESP_WITHOUT_IKE = "esp-without-ike"
+DPD_TIMEOUT = "dpd-timeout"
 
 CODES: dict[str, str] = {
     REGISTRATION_UNANSWERED: ERROR,
@@ -62,6 +73,16 @@ CODES: dict[str, str] = {
     ESP_REPLAY: ERROR,
     ESP_DECRYPTION_FAILED: ERROR,
     PURGE_UNANSWERED: INFO,
+    IKE_UNANSWERED: ERROR,
+    IKE_RETRANSMITS: WARNING,
+    IKE_NO_PROPOSAL_CHOSEN: ERROR,
+    IKE_INVALID_KE: WARNING,
+    IKE_AUTH_FAILED: ERROR,
+    NAT_T_BLOCKED: ERROR,
+    ESP_ONE_WAY: ERROR,  # a warning when no IKE for the pair is in the capture
+    ESP_REKEY: INFO,
+    ESP_WITHOUT_IKE: INFO,
+    DPD_TIMEOUT: WARNING,
 }
 
 MAX_FRAMES = 20

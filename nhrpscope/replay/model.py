@@ -181,6 +181,12 @@ class SecurityAssociation:
     icv_failed: int = 0
     replays: int = 0
     natt: bool = False
+    gaps: int = 0  # sequence numbers skipped (lost before the tap)
+    resets: int = 0  # the sequence number started again at 1
+    ike: bool = False  # an IKE exchange between the peers preceded it in the capture
+    rekey_of: str | None = None  # the SPI (same direction) it took over from
+    overlap: float | None = None  # seconds both were in use (negative: the gap between them)
+    one_way: bool = False  # traffic this way only, nothing back
 
 
 @dataclass(slots=True)
@@ -236,7 +242,7 @@ class Analysis:
     sas: list[SecurityAssociation]
     findings: list[Finding]
     traffic: list[Traffic] = field(default_factory=list)
-    ike: list[dict] = field(default_factory=list)
+    ike: list[Any] = field(default_factory=list)  # ipsec_state.IkeNegotiation
 
     def json(self) -> dict:
         return {

@@ -13,6 +13,14 @@ from the scenario seed, then written to the key files. ESP itself is real
 NAT: when the NAT-D hashes show a translation, the exchange moves to UDP
 4500 (RFC 3947) and ESP is UDP-encapsulated (RFC 3948); the side behind the
 NAT sends NAT-keepalives (one byte 0xFF) every ``keepalive`` seconds.
+
+Faults (router keys): ``ike_encryption`` different from the peer's policy
+makes the responder refuse the proposal (IKEv1: an Informational exchange
+with NO-PROPOSAL-CHOSEN; IKEv2: an IKE_SA_INIT response with
+NO_PROPOSAL_CHOSEN); a different ``psk`` makes IKEv1 main mode stall at
+message 5 (the responder cannot verify it and stays silent; IKEv2: the
+IKE_AUTH answer is AUTHENTICATION_FAILED inside SK). A failed negotiation is
+retried on the next packet for the peer, no sooner than 10 s later.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from dissectors import ike_payloads as K
 from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.ike import encode_ike, make_ike_header
+from dissectors.ike import encode_ike, encode_ike_message, make_ike_header
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Timer
 from nhrpscope.sim.net import Wire, udp
@@ -184,7 +192,8 @@ class IpsecDomain:
                 "spi": f"0x{rec.sa.spi:08x}", "src": self.seen_addr(rec.src), "dst": self.seen_addr(rec.dst),
                 "packets": len(frames), "bytes": nbytes, "first": led.at(times[0]),
                 "last": led.at(times[-1]), "decrypted": good,
-                "paired_spi": f"0x{rec.paired:08x}" if rec.paired else None,
+                # the partner SA, if the tap saw it: a capture cannot name an SPI it never shows
+                "paired_spi": f"0x{rec.paired:08x}" if rec.paired and self._seen_spi(rec.paired) else None,
                 "frames": [frames[0], frames[-1]],
             })
         for neg in self.negs.values():
@@ -193,6 +202,80 @@ class IpsecDomain:
                 rec["established"] = led.at(neg.done_wire.time or 0.0)
             rec["state"] = neg.state
             rec["retransmits"] = neg.retransmits
+        self._one_way()
+        self._ike_findings()
+
+    def _seen_spi(self, spi: int) -> bool:
+        rec = self.by_spi.get(spi)
+        return rec is not None and any(w.frames for w in rec.wires + rec.bad)
+
+    def _one_way(self) -> None:
+        """SAs the tap saw carry packets one way with nothing coming back."""
+        led = self.sim.ledger
+        for rec in self.records:
+            ws = rec.wires + rec.bad
+            frames = sorted({f for w in ws for f in w.frames})
+            if len(frames) < 3:
+                continue
+            times = sorted(t for w in ws for t in w.tap_times)
+            back = [t for o in self.records if o.src is rec.dst and o.dst is rec.src
+                    for w in o.wires + o.bad for t in w.tap_times]
+            if any(times[0] - 0.5 <= t <= times[-1] + 0.5 for t in back):
+                continue
+            first = next(w for w in ws if frames[0] in w.frames)
+            last = next(w for w in ws if frames[-1] in w.frames)
+            led.finding("esp-one-way",
+                        f"ESP from {rec.src.name} to {rec.dst.name} (SPI 0x{rec.sa.spi:08x}) carries {len(frames)} "
+                        f"packets and nothing comes back: {rec.src.name}'s 'show crypto ipsec sa' counts encaps, no "
+                        f"decaps.", [first] if first is last else [first, last], times[0], opaque=True)
+
+    def _ike_findings(self) -> None:
+        """The IKE faults the tap shows, with the frames that show them."""
+        led = self.sim.ledger
+        for neg in self.negs.values():
+            rec = neg.rec
+            seen = [w for w in neg.wires if w.seen]
+            if not seen:
+                continue
+            i = neg.initiator.r
+            resp = neg.responder.r if neg.responder else self.sim.router_at(neg.i_addr)
+            rname = resp.name if resp else neg.i_addr
+            key = tuple(sorted((i.name, rname)))
+            t = seen[0].time or 0.0
+            mine = [w for w in seen if w.meta.get("from") == i.name]
+            if rec.get("_refused"):
+                led.gather(key, "ike-no-proposal-chosen",
+                           f"{rname} refuses {i.name}'s IKE proposal with NO_PROPOSAL_CHOSEN: their IKE "
+                           "policies (encryption) differ.", rec["_refused"], t)
+                continue
+            natt = [w for w in seen if w.meta.get("natt")]
+            if natt and neg.state != "established" and all(w.meta.get("from") == i.name for w in natt) and (
+                    neg.state in ("failed", "unanswered") or len(natt) >= 2):
+                natd = [w for w in seen if w.meta.get("step") in (3, 4)][:2]
+                led.gather(key, "nat-t-blocked",
+                           f"IKE between {i.name} and {rname} detects NAT and moves to UDP 4500, where "
+                           "nothing answers: a filter drops UDP 4500.", natd + natt, t)
+                continue
+            psk = rec.get("_psk_wires") or []
+            if psk and (neg.state == "failed" or sum(1 for w in psk if w.meta.get("rtx")) >= 2):
+                led.gather(key, "ike-auth-failed",
+                           f"IKEv1 main mode from {i.name} to {rname} stalls at message 5: the pre-shared keys "
+                           "differ.", [w for w in seen if w.meta.get("step") in (5, 6)], t)
+                continue
+            if rec.get("_auth_failed") and any(
+                    n.initiator is neg.initiator and n.i_addr == neg.i_addr and (n.wires[0].time or 0) >
+                    (neg.wires[-1].time or 0) for n in self.negs.values() if n is not neg and n.wires):
+                led.gather(key, "ike-auth-failed",
+                           f"IKEv2 IKE_AUTH from {i.name} to {rname} is refused (AUTHENTICATION_FAILED): the "
+                           "pre-shared keys differ.", [w for w in seen if w.meta.get("step") in (3, 4)], t)
+                continue
+            answered = any(w.meta.get("from") != i.name for w in seen)
+            if not answered and (neg.state == "unanswered" or sum(1 for w in mine if w.meta.get("rtx")) >= 2):
+                led.gather(key, "ike-unanswered", f"{i.name}'s IKE to {rname} gets no answer.", seen, t)
+                continue
+            if neg.state == "established" and any(w.meta.get("rtx") for w in seen):
+                led.gather(key, "ike-retransmits", f"IKE between {i.name} and {rname} needed retransmissions.",
+                           [w for w in seen if w.meta.get("rtx")], t)
 
 
 class Endpoint:
@@ -205,6 +288,10 @@ class Endpoint:
         self.rng = random.Random(f"{domain.sim.seed}:ipsec:{router.name}")
         self.peers: dict[str, Peer] = {}
         self.inbound: dict[int, tuple[Peer, SaRecord]] = {}
+        spec = router.spec
+        # this router's IKE policy (phase 1 / IKE SA): the scenario's, unless it overrides it
+        self.ike_enc = ENC[spec.ike_encryption] if spec.ike_encryption else domain.enc
+        self.psk = spec.psk if spec.psk is not None else domain.spec.psk
 
     # -- the router's interface ---------------------------------------------------------
 
@@ -332,7 +419,8 @@ class Endpoint:
         text = (f"IKEv{neg.version} {what} ({self.r.name} -> {other}"
                 f"{', UDP 4500: NAT detected' if dport == NATT_PORT or sport == NATT_PORT else ''})"
                 f"{' - retransmission' if retransmit else ''}; {NOTE}")
-        wire = Wire("ike", text, self.r.name, meta={"step": step})
+        wire = Wire("ike", text, self.r.name, meta={"step": step, "natt": NATT_PORT in (sport, dport),
+                                                    "rtx": retransmit, "from": self.r.name})
         neg.wires.append(wire)
         self.r.emit(raw, wire)
         if neg.initiator is self:
@@ -364,7 +452,7 @@ class Endpoint:
         return encode_ike(hdr, body)
 
     def _v1_sa(self) -> K.SaPayload:
-        enc = self.d.enc
+        enc = self.ike_enc
         attrs = [K.Attribute(1, enc[2])]
         if enc[3]:
             attrs.append(K.Attribute(14, enc[3]))
@@ -398,7 +486,7 @@ class Endpoint:
 
     def _sa_init(self, neg: Negotiation, peer: Peer, *, initiator: bool, seen: tuple[str, int] | None = None
                  ) -> bytes:
-        enc, integ = self.d.enc, self.d.integ
+        enc, integ = self.ike_enc, self.d.integ
         ts = [K.Transform(0, 1, enc[4], (K.Attribute(14, enc[3]),) if enc[3] else ()),
               K.Transform(0, 2, 2 if integ[3] == 2 else 5)]
         if integ[3]:
@@ -415,12 +503,13 @@ class Endpoint:
         first, body = K.encode_payloads(2, pl)
         return self._hdr(neg, 34, first, body, flags=0x08 if initiator else 0x20)
 
-    def _ike_auth(self, neg: Negotiation, *, initiator: bool) -> bytes:
+    def _ike_auth(self, neg: Negotiation, *, initiator: bool, failed: bool = False) -> bytes:
         iv = 8 if self.d.enc[0] == "3des-cbc" else 16
         icv = 12 if self.d.integ[1] == 20 else (16 if self.d.integ[1] else 16)
         blk = 8 if self.d.enc[0] == "3des-cbc" else 16
-        sk = K.EncryptedPayload(self.rng.randbytes(iv) + self.rng.randbytes(blk * 13) + self.rng.randbytes(icv),
-                                35 if initiator else 36)
+        # inside: IDi/IDr, AUTH, SA, TSi, TSr; or one N(AUTHENTICATION_FAILED)
+        sk = K.EncryptedPayload(self.rng.randbytes(iv) + self.rng.randbytes(blk * (1 if failed else 13))
+                                + self.rng.randbytes(icv), 41 if failed else (35 if initiator else 36))
         first, body = K.encode_payloads(2, [sk])
         return self._hdr(neg, 35, first, body, flags=0x08 if initiator else 0x20, msgid=1)
 
@@ -477,6 +566,9 @@ class Endpoint:
     def _responder_step(self, neg: Negotiation, peer: Peer, msg: bytes, src: str, sport: int,
                         dport: int) -> None:
         n = neg.r_step
+        if n == 0 and not self._acceptable(neg, msg):
+            self._refuse(neg, peer)
+            return
         if neg.version == 1:
             if n == 0:
                 neg.rcookie = self.rng.randbytes(8)
@@ -490,6 +582,14 @@ class Endpoint:
                 self.sim.clock.after(0.008, self._send_ike, neg, peer, 4, self._mm34(neg, peer, dport, sport),
                                      "Main Mode 4/6: responder's DH public value, nonce and NAT-D hashes")
             elif n == 4:
+                if neg.initiator.psk != self.psk:
+                    # MM5 is encrypted with keys derived from the initiator's pre-shared key:
+                    # this side cannot verify it, and says nothing (IOS stays in MM_KEY_EXCH)
+                    neg.rec["_psk_wires"] = neg.rec.get("_psk_wires", []) + neg.wires[-1:]
+                    self.sim.ledger.note(self.sim.clock.now, f"{self.r.name} cannot verify Main Mode 5/6 "
+                                         f"from {neg.initiator.r.name}: their pre-shared keys differ; it "
+                                         "drops it and stays silent", neg.wires[-1:])
+                    return
                 if neg.nat:
                     peer.nat_t = True
                     peer.behind_nat = neg.r_natted
@@ -520,6 +620,12 @@ class Endpoint:
                     peer.nat_t = True
                     peer.behind_nat = neg.r_natted
                 neg.r_step = 4
+                if neg.initiator.psk != self.psk:
+                    neg.rec["_auth_failed"] = True
+                    self._send_ike(neg, peer, 4, self._ike_auth(neg, initiator=False, failed=True),
+                                   "IKE_AUTH response (encrypted SK payload): AUTHENTICATION_FAILED - the "
+                                   "initiator's AUTH does not verify with this side's pre-shared key")
+                    return
                 self._send_ike(neg, peer, 4, self._ike_auth(neg, initiator=False),
                                "IKE_AUTH response (encrypted SK payload): IDr, AUTH, the child SA "
                                "(ESP, transport mode), traffic selectors")
@@ -528,6 +634,14 @@ class Endpoint:
     def _initiator_step(self, neg: Negotiation, peer: Peer, msg: bytes, sport: int, dport: int,
                         src: str) -> None:
         n = neg.i_step
+        refused = self._refusal(neg, msg)
+        if refused:
+            self._failed(neg, peer, f"{self.sim.name_of(None, peer.addr)} refuses the proposal ({refused})")
+            return
+        if neg.version == 2 and n == 3 and msg[18] == 35 and neg.rec.get("_auth_failed"):
+            self._failed(neg, peer, f"{self.sim.name_of(None, peer.addr)} answers IKE_AUTH with "
+                                    "AUTHENTICATION_FAILED")
+            return
         if neg.version == 1:
             if n in (0, 1) and msg[8:16] != bytes(8) and neg.responder is not None:
                 neg.rcookie = msg[8:16]
@@ -573,6 +687,69 @@ class Endpoint:
             elif n == 3 and msg[18] == 35:
                 neg.i_step = 5
                 self._install(neg, peer, initiator=True)
+
+    # -- IKE: refusals and failures --------------------------------------------------------
+
+    def _acceptable(self, neg: Negotiation, msg: bytes) -> bool:
+        """Does the initiator's first message offer this router's IKE encryption?"""
+        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
+        want_id = self.ike_enc[2] if neg.version == 1 else self.ike_enc[4]
+        for p in payloads:
+            if not isinstance(p, K.SaPayload):
+                continue
+            for pr in p.proposals:
+                for t in pr.transforms:
+                    if neg.version == 1:
+                        enc = next((a.value for a in t.attributes if a.type == 1), None)
+                        klen = next((a.value for a in t.attributes if a.type == 14), None)
+                    elif t.transform_type == 1:
+                        enc = t.transform_id
+                        klen = next((a.value for a in t.attributes if a.type == 14), None)
+                    else:
+                        continue
+                    if enc == want_id and klen == self.ike_enc[3]:
+                        return True
+            return False
+        return True
+
+    def _refuse(self, neg: Negotiation, peer: Peer) -> None:
+        """NO_PROPOSAL_CHOSEN: IKEv1 in an Informational exchange (RFC 2408
+        4.8, unencrypted: no keys yet), IKEv2 as the IKE_SA_INIT response."""
+        neg.responder = self
+        if neg.version == 1:
+            note = K.NotifyPayload(14, 1, neg.icookie + bytes(8), b"", 1)
+            hdr = make_ike_header(1, 5, neg.icookie, bytes(8), message_id=self.rng.randrange(1, 0xFFFFFFFF))
+            what = "Informational: NO-PROPOSAL-CHOSEN - none of the offered ISAKMP policies matches this side's"
+        else:
+            note = K.NotifyPayload(14)
+            hdr = make_ike_header(2, 34, neg.icookie, bytes(8), flag_bits=0x20)
+            what = "IKE_SA_INIT response: N(NO_PROPOSAL_CHOSEN) - none of the offered proposals matches"
+        neg.rec["_refused"] = neg.rec.get("_refused", []) + neg.wires[-1:]
+        self._send_ike(neg, peer, 2, encode_ike_message(hdr, [note]), what)
+        neg.rec["_refused"].append(neg.wires[-1])
+        self.peers.pop(peer.addr, None)
+
+    @staticmethod
+    def _refusal(neg: Negotiation, msg: bytes) -> str:
+        """The name of an error notify in a clear answer, else ""."""
+        if len(msg) < 28 or (neg.version == 1 and msg[19] & 1):
+            return ""
+        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
+        for p in payloads:
+            if isinstance(p, K.NotifyPayload) and p.notify_type in (14, 17, 24):
+                return K.notify_name(neg.version, p.notify_type)
+        return ""
+
+    def _failed(self, neg: Negotiation, peer: Peer, why: str) -> None:
+        if neg.timer:
+            neg.timer.cancel()
+        neg.state = "failed"
+        peer.state = "failed"
+        peer.failed_until = self.sim.clock.now + 10.0
+        peer.queue.clear()
+        peer.neg = None
+        self.sim.ledger.note(self.sim.clock.now, f"{self.r.name}: IKE with {peer.addr} fails: {why}; it tries "
+                             "again on the next packet for this peer, no sooner than 10 s", neg.wires[-1:])
 
     @staticmethod
     def _has(msg: bytes, ptype: int) -> bool:

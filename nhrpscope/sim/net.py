@@ -207,6 +207,9 @@ class Network:
             if spec.loss and self.rng.random() < spec.loss:
                 self._drop("lost on the sender's link", wire, router.name)
                 continue
+            if spec.block and self._blocked(spec.block, "out", piece):
+                self._drop("a filter on the sender's link drops it", wire, router.name)
+                continue
             if spec.behind_nat:
                 piece = self.nats[spec.behind_nat].outbound(piece)
             self.clock.after(spec.latency, self._core, piece, wire, router.gateway)
@@ -250,7 +253,29 @@ class Network:
             if spec.loss and self.rng.random() < spec.loss:
                 self._drop("lost on the receiver's link", wire, dest.name)
                 continue
+            if spec.block and self._blocked(spec.block, "in", piece):
+                self._drop("a filter on the receiver's link drops it", wire, dest.name)
+                continue
             self.clock.after(spec.latency, self._deliver, dest, piece, wire)
+
+    def _blocked(self, rules: list, direction: str, raw: bytes) -> bool:
+        """Does a filter rule (scenario key ``block``) drop this packet?"""
+        ip = P.parse_ipv4(raw)
+        for d, proto, port, peer in rules:
+            if d != direction:
+                continue
+            if peer is not None:
+                r = self.routers.get(peer)
+                other = ip.dst if direction == "out" else ip.src
+                if r is None or other not in (r.nbma, self.public_address(r)):
+                    continue
+            if proto == "esp" and ip.proto == 50:
+                return True
+            if proto == "udp" and ip.proto == PROTO_UDP and not ip.offset and len(ip.payload) >= 4:
+                sp, dp = struct.unpack_from("!HH", ip.payload)
+                if port in (sp, dp):
+                    return True
+        return False
 
     def _nat_gateway(self, nat: Nat) -> str:
         for name in nat.inside.values():

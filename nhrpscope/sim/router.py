@@ -278,7 +278,8 @@ class Router:
         if not self.up:
             return
         waited = reg.timeout
-        refused = reg.txn is not None and reg.txn.reply is not None  # answered, with a code != 0
+        # answered, with a code != 0 (a code-0 reply that timed out here was lost on the way)
+        refused = reg.txn is not None and reg.txn.reply is not None and (reg.txn.code or 0) != 0
         if not refused:
             if not reg.unanswered:
                 reg.unanswered_since = self.clock.now - waited

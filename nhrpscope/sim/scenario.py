@@ -58,6 +58,11 @@ class RouterSpec:
     icmp_blocked: bool = False  # a filter on this link drops ICMP errors (PMTUD blackhole)
     esp_key_error: bool = False  # fault: encrypt with a key other than the negotiated one
     lan: str | None = None  # a LAN prefix behind the router (phase 3 resolves it)
+    # IPsec faults: this router's IKE policy encryption, pre-shared key (default: [ipsec]'s)
+    ike_encryption: str | None = None
+    psk: str | None = None
+    # filters on the access link: (direction "in"|"out", "esp"|"udp", port|None, peer name|None)
+    block: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -234,7 +239,30 @@ ROUTER_KEYS = {
     "registration_interval", "gre_key", "password", "network_id", "start", "cie_prefix_len",
     "nat_extension", "mtu", "phase", "redirect", "shortcut", "latency", "loss", "link_mtu",
     "tunnel_pmtud", "behind_nat", "gateway", "icmp_blocked", "esp_key_error", "lan",
+    "ike_encryption", "psk", "block",
 }
+
+IKE_ENCRYPTIONS = ("aes-cbc-128", "aes-cbc-256", "3des-cbc", "aes-gcm-128")
+
+
+def _block_rules(ctx: _Ctx, path: tuple, items: list[str]) -> list[tuple[str, str, int | None, str | None]]:
+    """``"in udp/4500"``, ``"out esp to R3"``: what a filter on the router's
+    access link drops. ``out``: leaving the router, before the core (a core
+    tap does not see it); ``in``: arriving, after the core (the tap sees it)."""
+    out = []
+    for j, text in enumerate(items):
+        words = text.split()
+        peer = None
+        if len(words) == 4 and words[2] == "to":
+            peer = words[3]
+            words = words[:2]
+        ok = len(words) == 2 and words[0] in ("in", "out")
+        proto, port = (words[1].split("/", 1) + [""])[:2] if ok else ("", "")
+        if not ok or proto not in ("esp", "udp") or (proto == "udp" and not port.isdigit()) or \
+                (proto == "esp" and port):
+            raise ctx.fail(path, f"entry {j + 1} {text!r}: expected 'in|out esp|udp/PORT [to ROUTER]'")
+        out.append((words[0], proto, int(port) if port else None, peer))
+    return out
 
 # action -> (required args, optional args)
 EVENT_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
@@ -312,6 +340,9 @@ def _router(ctx: _Ctx, d: Any, i: int, defaults: dict, phase: int) -> RouterSpec
         tunnel_pmtud=g("tunnel_pmtud", "bool", False), behind_nat=g("behind_nat", "str", None),
         gateway=gw, icmp_blocked=g("icmp_blocked", "bool", False),
         esp_key_error=g("esp_key_error", "bool", False), lan=lan,
+        ike_encryption=g("ike_encryption", "str", None, choices=IKE_ENCRYPTIONS),
+        psk=g("psk", "str", None),
+        block=_block_rules(ctx, path + ("block",), g("block", "strlist", [])),
     )
 
 
@@ -352,6 +383,10 @@ def parse_scenario(text: str, source: str) -> Scenario:
         if r.nbma in nbmas and not (r.behind_nat and routers[nbmas[r.nbma]].behind_nat):
             raise ctx.fail(("routers", i, "nbma"), f"{r.nbma} is already the NBMA address of {routers[nbmas[r.nbma]].name}")
         nbmas[r.nbma] = i
+    for i, r in enumerate(routers):
+        for rule in r.block:
+            if rule[3] is not None and rule[3] not in seen:
+                raise ctx.fail(("routers", i, "block"), f"no router named {rule[3]!r}")
     by_tunnel = {r.tunnel: r for r in routers}
     for i, r in enumerate(routers):
         for a in r.nhs:

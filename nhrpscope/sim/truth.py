@@ -32,6 +32,16 @@ SEVERITY = {
     "esp-no-key": "info",
     "esp-icv-failed": "error",
     "esp-replay": "error",
+    "ike-unanswered": "error",
+    "ike-retransmits": "warning",
+    "ike-no-proposal-chosen": "error",
+    "ike-invalid-ke": "warning",
+    "ike-auth-failed": "error",
+    "nat-t-blocked": "error",
+    "esp-one-way": "error",
+    "esp-rekey": "info",
+    "esp-without-ike": "info",
+    "dpd-timeout": "warning",
 }
 
 
