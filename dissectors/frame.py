@@ -282,7 +282,7 @@ class FrameDecoder:
                     kind, buf, off = "esp", d.payload, poff
                     continue
                 if what == "ike":
-                    from dissectors.ike import decode_ike
+                    from dissectors.ike import decode_ike_message as decode_ike
 
                     body = d.payload
                     if 4500 in (d.record.src_port, d.record.dst_port):

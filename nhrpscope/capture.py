@@ -40,6 +40,8 @@ BLOCK_DSB = 0x0000000A
 # ceiling, some link types allow 256 MiB; a record beyond that is corruption.
 MAX_RECORD = 256 * 1024 * 1024
 MAX_BLOCK = MAX_RECORD + 4096
+# How much classic pcap is read at a time.
+CHUNK = 1 << 20
 
 
 class CaptureError(Exception):
@@ -67,6 +69,8 @@ class _Iface:
 
 
 SecretsHandler = Callable[[int, bytes, str], None]
+# A frame as the replay's hot loop reads it: (number, time, linktype, data, wire_len, comment).
+Record = tuple[int, float, int, bytes, int, "str | None"]
 
 
 class CaptureReader:
@@ -115,25 +119,51 @@ class CaptureReader:
             raise CaptureError(f"{self.name}: read error: {e}") from None
 
     def __iter__(self) -> Iterator[Frame]:
+        kind, head = self._detect()
+        if kind == "pcapng":
+            return self._iter_pcapng(head)
+        return (Frame(n, t, lt, data, orig) for batch in self._pcap_batches(head)
+                for n, t, lt, data, orig, _ in batch)
+
+    def records(self) -> Iterator[Record]:
+        """The frames as plain tuples ``(number, time, linktype, data,
+        wire_len, comment)``: what the replay's hot loop reads, with no
+        object made per frame. Same frames, same warnings as iterating."""
+        return (rec for batch in self.batches() for rec in batch)
+
+    def batches(self) -> Iterator[list[Record]]:
+        """``records()`` a list at a time (a chunk of the file's worth):
+        for loops that would rather not resume a generator per frame."""
+        kind, head = self._detect()
+        if kind == "pcapng":
+            return ([(f.number, f.time, f.linktype, f.data, f.wire_len, f.comment)]
+                    for f in self._iter_pcapng(head))
+        return self._pcap_batches(head)
+
+    def _detect(self) -> tuple[str, bytes]:
         head = self._read(4)
         if len(head) < 4:
             raise CaptureError(f"{self.name}: not a capture file (empty or shorter than a header)")
         magic_le = struct.unpack("<I", head)[0]
         if magic_le == PCAPNG_SHB:
             self.format = "pcapng"
-            return self._iter_pcapng(head)
+            return "pcapng", head
         if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or struct.unpack(">I", head)[0] in (
             PCAP_MAGIC_US,
             PCAP_MAGIC_NS,
         ):
             self.format = "pcap"
-            return self._iter_pcap(head)
+            return "pcap", head
         raise CaptureError(
             f"{self.name}: not a pcap or pcapng file (starts with 0x{head.hex()})"
         )
 
     # -- classic pcap --------------------------------------------------------
-    def _iter_pcap(self, head: bytes) -> Iterator[Frame]:
+    def _pcap_batches(self, head: bytes) -> Iterator[list[Record]]:
+        """Classic pcap, read in chunks of up to ``CHUNK`` bytes and cut into
+        records in place (one read per chunk, not two per record), a list
+        of records per chunk. ``read1`` returns what is there, so a live
+        pipe (--follow) is not held up waiting for a whole chunk."""
         if struct.unpack("<I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
             endian = "<"
         else:
@@ -146,43 +176,65 @@ class CaptureReader:
         _vmaj, _vmin, _zone, _sigfigs, snaplen, network = struct.unpack(endian + "HHiIII", rest)
         linktype = network & 0x0FFFFFFF
         self.linktypes.add(linktype)
-        rec = struct.Struct(endian + "IIII")
+        unpack = struct.Struct(endian + "IIII").unpack_from
+        fh = self._fh
+        read1 = getattr(fh, "read1", None) or fh.read
+        errors = (OSError, EOFError, gzip.BadGzipFile)
         number = 0
-        offset = 24
-        read = self._fh.read
+        base = 24  # file offset of buf[0]
+        buf = b""
+        pos = 0
         while True:
+            end = len(buf)
+            out: list[Record] = []
+            append = out.append
+            while pos + 16 <= end:
+                sec, frac, incl, orig = unpack(buf, pos)
+                if incl > MAX_RECORD:
+                    if out:
+                        yield out
+                    raise CaptureError(
+                        f"{self.name}: frame {number + 1} (offset {base + pos}): record length {incl} "
+                        "is absurd; the file is corrupt"
+                    )
+                stop = pos + 16 + incl
+                if stop > end:
+                    break
+                number += 1
+                append((number, sec + frac / div, linktype, buf[pos + 16:stop], orig, None))
+                pos = stop
+            if out:
+                yield out
+            # Need more bytes: a record header, or the rest of a record.
+            want = CHUNK
+            if pos + 16 <= end:
+                incl = unpack(buf, pos)[2]
+                want = max(CHUNK, pos + 16 + incl - end)
             try:
-                hdr = read(16)
-            except (OSError, EOFError, gzip.BadGzipFile) as e:
-                self.warnings.append(f"{self.name}: read error after frame {number}: {e}")
+                chunk = read1(CHUNK) if want == CHUNK else fh.read(want)
+            except errors as e:
+                if pos + 16 <= end:
+                    self.warnings.append(f"{self.name}: read error in frame {number + 1}: {e}")
+                else:
+                    self.warnings.append(f"{self.name}: read error after frame {number}: {e}")
                 return
-            if not hdr:
-                return
-            if len(hdr) < 16:
+            if not chunk:
+                if pos == end:
+                    return
+                if pos + 16 > end:
+                    self.warnings.append(
+                        f"{self.name}: file cut short in the record header after frame {number}"
+                    )
+                    return
+                incl = unpack(buf, pos)[2]
                 self.warnings.append(
-                    f"{self.name}: file cut short in the record header after frame {number}"
+                    f"{self.name}: file cut short in frame {number + 1} "
+                    f"({end - pos - 16} of {incl} bytes); {number} whole frames read"
                 )
                 return
-            sec, frac, incl, orig = rec.unpack(hdr)
-            number += 1
-            if incl > MAX_RECORD:
-                raise CaptureError(
-                    f"{self.name}: frame {number} (offset {offset}): record length {incl} "
-                    "is absurd; the file is corrupt"
-                )
-            try:
-                data = read(incl)
-            except (OSError, EOFError, gzip.BadGzipFile) as e:
-                self.warnings.append(f"{self.name}: read error in frame {number}: {e}")
-                return
-            if len(data) < incl:
-                self.warnings.append(
-                    f"{self.name}: file cut short in frame {number} "
-                    f"({len(data)} of {incl} bytes); {number - 1} whole frames read"
-                )
-                return
-            offset += 16 + incl
-            yield Frame(number, sec + frac / div, linktype, data, orig)
+            base += pos
+            buf = buf[pos:] + chunk if pos < end else chunk
+            pos = 0
 
     # -- pcapng --------------------------------------------------------------
     def _iter_pcapng(self, head: bytes) -> Iterator[Frame]:

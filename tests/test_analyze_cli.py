@@ -262,6 +262,23 @@ def compare(truth: dict, got: dict, expect: list[str] | None = None) -> list[str
         for k in ("packets", "bytes", "decrypted", "paired_spi", "frames"):
             if g[k] != t[k]:
                 bad.append(f"SA {t['spi']} {k}: {g[k]} != {t[k]}")
+
+    def key_ike(x: dict) -> tuple:
+        return (x["initiator"], x["responder"], x["frames"][0])
+
+    ikes = {key_ike(x): x for x in got["ipsec"]["ike"]}
+    for t in truth["ipsec"]["ike"]:
+        g = ikes.get(key_ike(t))
+        if g is None:
+            bad.append(f"IKE negotiation missing: {key_ike(t)}")
+            continue
+        for k in ("version", "state", "retransmits", "frames"):
+            if g[k] != t[k]:
+                bad.append(f"IKE {key_ike(t)} {k}: {g[k]} != {t[k]}")
+        if not _close(g["established"], t["established"]):
+            bad.append(f"IKE {key_ike(t)} established: {g['established']} != {t['established']}")
+    if len(got["ipsec"]["ike"]) != len(truth["ipsec"]["ike"]):
+        bad.append(f"{len(got['ipsec']['ike'])} IKE negotiations, truth has {len(truth['ipsec']['ike'])}")
     return bad
 
 

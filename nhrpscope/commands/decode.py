@@ -41,14 +41,37 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
         esp_stats: dict[int, dict[str, int]] = {}
         t0: float | None = None
         shown = 0
+        skip = _skippable(wanted, fmt)
+        classify = None
+        records = reader.records()
+        source = None
+        if skip:
+            from nhrpscope.replay.source import CaptureSource
+
+            source = CaptureSource([file], on_secrets=secrets_handler(store), dedup=False,
+                                   reorder_window=0.0, reorder_max=0)
+            if source.stageable():
+                # a big file: a second process reads and classifies it, and hands
+                # on only the frames to decode
+                records = source.staged(key_files, esp_specs, skip=skip)
+            else:
+                source.close()
+                source = None
+                from nhrpscope.replay.fastpath import Classifier
+
+                classify = Classifier(store.db.lookup).classify  # type: ignore[attr-defined]
         with reader:
-            for fr in reader:
-                if count is not None and fr.number > count:
+            for rec in records:
+                number, t, lt, data, wl, comment = rec
+                if count is not None and number > count:
                     break
-                pkt = decoder.decode(fr.linktype, fr.data, frame=fr.number, time=fr.time,
-                                     wire_len=fr.wire_len, comment=fr.comment)
                 if t0 is None:
-                    t0 = fr.time
+                    t0 = t
+                if classify is not None:
+                    m = classify(rec)
+                    if m is not None and len(m) in skip:
+                        continue  # its headers show it holds none of the wanted layers
+                pkt = decoder.decode(lt, data, frame=number, time=t, wire_len=wl, comment=comment)
                 _count_esp(pkt, esp_stats)
                 if wanted and not any(pkt.has(w) for w in wanted):
                     continue
@@ -72,12 +95,27 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
                     else:
                         out.write(line + "\n")
             out.flush()
-        for w in reader.warnings + decoder.finish():
+        if source is not None:
+            getattr(records, "close", lambda: None)()  # -c N: the reading process stops too
+            source.close()
+        for w in (source.warnings if source is not None else reader.warnings) + decoder.finish():
             click.echo(f"nhrpscope: warning: {w}", err=True)
         for where in store.from_capture:
             click.echo(f"nhrpscope: keys from the capture: {where}", err=True)
         if esp_stats and fmt == "text":
             click.echo(_esp_summary(esp_stats), err=True)
+
+
+def _skippable(wanted: tuple[str, ...], fmt: str) -> tuple[int, ...]:
+    """Which of ``fastpath.Classifier``'s results (by their length) need no
+    decoding for ``--only``: GRE data (5) unless GRE itself is wanted; ESP
+    (9: GRE data inside, or no key) unless ESP or GRE is, and only for JSON
+    lines (the text format's per-SPI summary counts every ESP packet)."""
+    if not wanted or "gre" in wanted:
+        return ()
+    if "esp" in wanted or fmt != "jsonl":
+        return (5,)
+    return (5, 9)
 
 
 def _count_esp(pkt, stats: dict[int, dict[str, int]]) -> None:  # noqa: ANN001

@@ -22,13 +22,16 @@ import heapq
 import ipaddress
 import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 from dissectors.frame import FrameDecoder, Packet
 from nhrpscope.replay import findings as F
 from nhrpscope.replay.cache import DYNAMIC, INCOMPLETE, NEGATIVE, STATIC, NhrpCache
+from nhrpscope.replay.fastpath import Classifier
 from nhrpscope.replay.findings import FindingSet
+from nhrpscope.replay.ipsec_state import IpsecState
 from nhrpscope.replay.model import (
     Analysis,
     CaptureInfo,
@@ -51,7 +54,7 @@ from nhrpscope.replay.nhrp_state import (
     RegistrationTxn,
     ResolutionTxn,
 )
-from nhrpscope.replay.source import Item, ip_offset
+from nhrpscope.replay.source import Item
 
 # How long an incomplete cache entry (resolution sent, no answer) lives (IOS: 3 min).
 INCOMPLETE_HOLD = 180
@@ -59,6 +62,7 @@ INCOMPLETE_HOLD = 180
 RECENT_KEYS = 4096
 MAX_ROUTER_FRAMES = 8
 ESP_REPLAY_WINDOW = 1024
+_REPLAY_MASK = (1 << ESP_REPLAY_WINDOW) - 1
 
 
 class _RouterState:
@@ -105,19 +109,53 @@ class _RouterState:
 
 
 class _Pair:
-    """Hot-path state of one directed NBMA pair, rebuilt when ``Engine.gen`` moves."""
+    """Hot-path state of one directed NBMA pair and GRE key: what a data
+    packet's counting needs, looked up once. Stale when ``gen`` differs from
+    ``Engine.gen`` (a NAT alias changed) or is -1: a shortcut or via-hub
+    watch of either end changed, or its source's NHRP cache gained an entry
+    for its destination, which the slow path's ``mark_used`` must see."""
 
-    __slots__ = ("tr", "gen", "sc", "watch", "cache", "keys", "src", "dst")
+    __slots__ = ("tr", "gen", "sc", "watch", "csrc", "src", "dst")
 
     def __init__(self, tr: Traffic) -> None:
         self.tr = tr
         self.gen = -1
         self.sc: Shortcut | None = None
         self.watch: list | None = None
-        self.cache: NhrpCache | None = None
-        self.keys: set = set()
+        self.csrc: str | None = None
         self.src = tr.src_nbma
         self.dst = tr.dst_nbma
+
+
+class _WatchedCache(NhrpCache):
+    """An NHRP cache that tells the engine when an entry appears: data
+    packets from its owner to that entry's NBMA address must then take the
+    slow path once, which marks the entry used."""
+
+    __slots__ = ("owner", "on_new", "plens")
+
+    def __init__(self, owner: str, on_new: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self.owner = owner
+        self.on_new = on_new
+        self.plens: set[int] = set()  # every prefix length an entry ever had
+
+    def put(self, t: float, frame: int, **kw: Any) -> Any:
+        old = self.entries.get((kw.get("proto"), kw.get("prefix_len", 32)))
+        e = super().put(t, frame, **kw)
+        self.plens.add(e.prefix_len)
+        if e is not old and e.nbma:
+            self.on_new(self.owner, e.nbma)
+        return e
+
+    def with_proto(self, proto: str) -> Iterable[Any]:
+        """The entries for ``proto`` (any prefix length), in the cache's order:
+        a lookup when one prefix length is all there is (a hub's registered
+        hosts), not a walk over thousands of entries."""
+        if len(self.plens) == 1:
+            e = self.entries.get((proto, next(iter(self.plens))))
+            return (e,) if e is not None else ()
+        return [e for e in self.entries.values() if e.proto == proto]
 
 
 class _SaState:
@@ -209,12 +247,17 @@ class Engine:
 
     def __init__(self, sa_lookup: Callable | None = None, *,
                  on_event: Callable[[Event], None] | None = None,
-                 on_finding: Callable | None = None, fast: bool = True) -> None:
+                 on_finding: Callable | None = None, fast: bool = True,
+                 verify_all: bool = False) -> None:
         self.sa_lookup = sa_lookup
         self.decoder = FrameDecoder(sa_lookup)
         self.on_event = on_event
         self.findings = FindingSet(on_finding)
+        # fast: count GRE data and ESP from their bytes (``feed_records``); False: decode
+        # every frame. verify_all: the fast path checks every ESP packet's ICV too.
         self.fast = fast
+        self.verify_all = verify_all
+        self.classifier = Classifier(sa_lookup, verify_all=verify_all)
         self.now = float("-inf")
         self.frames = 0
         self.first: float | None = None
@@ -246,23 +289,134 @@ class Engine:
         self._frag: dict[tuple[str, str], int] = {}
         self._addr_cache: dict[bytes, str] = {}
         self._raw_pairs: dict[bytes, _Pair] = {}
-        # bumped by every NHRP message: the hot path's per-pair lookups are redone
+        self._esp_names: dict[bytes, tuple[int, str, str]] = {}
+        self._esp_hot: dict[bytes, tuple[_SaState, Any]] = {}
+        self._pairs_by_cd: dict[tuple[str, str], list[_Pair]] = {}
+        self._pairs_by_src: dict[str, list[_Pair]] = {}
+        # bumped when a NAT alias changes: every pair's lookups are redone (new
+        # shortcuts and cache entries invalidate just the pairs they concern)
         self.gen = 0
         self._last_request: dict[tuple[str, str], float] = {}
         self._last_reg_frames: dict[tuple[str, str, int], list[int]] = {}
+        # IKE negotiations and the ESP SA pairing (ipsec_state)
+        self.ipsec = IpsecState(self.findings, emit=self._emit, name=self._name)
 
     # ------------------------------------------------------------------ input
 
     def feed(self, it: Item) -> None:
-        """One frame. GRE data and keyless ESP are counted from their header
-        bytes; anything else is decoded and walked."""
-        t = it.time
-        self._tick(t, it.number)
-        if self.fast and self._fast(it):
+        """One frame (anything with number, time, linktype, data, wire_len, comment)."""
+        self.feed_records(((it.number, it.time, it.linktype, it.data, it.wire_len, it.comment),))
+
+    def feed_record(self, rec: tuple) -> None:
+        """One frame as a tuple (number, time, linktype, data, wire_len, comment)."""
+        self.feed_records((rec,))
+
+    def feed_records(self, records: Iterable[tuple]) -> None:
+        """Frames as tuples (number, time, linktype, data, wire_len, comment),
+        in time order. GRE data and ESP are classified from a few header
+        bytes (``fastpath.Classifier``) and counted without decoding;
+        anything else is decoded and walked."""
+        if not self.fast:
+            self.feed_items(records)
             return
-        pkt = self.decoder.decode(it.linktype, it.data, frame=it.number, time=t,
-                                  wire_len=it.wire_len, comment=it.comment)
-        self._walk(pkt)
+        classify = self.classifier.classify
+        self.feed_items(rec if (m := classify(rec)) is None else m for rec in records)
+
+    def feed_items(self, items: Iterable[tuple]) -> None:
+        """What ``fastpath`` makes of frames, in time order: a classified
+        data packet (5 values: GRE; 9: ESP), or a frame (6 values) to decode
+        and walk.
+
+        The loop keeps the frame count, the replay time and the next due
+        deadline in locals and writes them back to the engine before
+        anything else runs (a decode, a slow path, a deadline), so a GRE data
+        packet of a known pair costs a dict lookup and a few additions."""
+        decode = self.decoder.decode
+        walk = self._walk
+        gre_count = self._gre_count
+        esp_item = self._esp_item
+        esp_hot = self._esp_hot
+        pairs = self._raw_pairs
+        via_hub = self._via_hub
+        frames, now, last = self.frames, self.now, self.last_frame
+        unset = self.first is None
+        gen = self.gen
+        due = self._due()
+        try:
+            for it in items:
+                t = it[1]
+                frames += 1
+                last = it[0]
+                if unset:
+                    self.first = t
+                    unset = False
+                if t > now:
+                    now = t
+                    if t >= due:
+                        self.frames, self.now, self.last_frame = frames, now, last
+                        self._advance(t)
+                        due = self._due()
+                n = len(it)
+                if n == 9:
+                    # ESP: _esp_item's hot path, inline (the next sequence number on a
+                    # known SA), then its GRE data packet below
+                    hot = esp_hot.get(it[5])
+                    rk = it[3]
+                    if hot is None or it[6] != hot[0].top + 1 or (rk is None and hot[1] is None):
+                        self.frames, self.now, self.last_frame = frames, now, last
+                        esp_item(*it)
+                        continue
+                    st = hot[0]
+                    sa = st.rec
+                    wl = it[2]
+                    sa.packets += 1
+                    sa.bytes += wl
+                    sa.last = t
+                    sa.frames[1] = last
+                    st.bits = ((st.bits << 1) | 1) & _REPLAY_MASK
+                    st.top = it[6]
+                    if rk is None:
+                        sa.undecrypted += 1
+                        sa.no_key += 1
+                        hot[1].add_frames((last,))
+                        continue
+                    sa.decrypted += 1
+                elif n == 5:
+                    rk = it[3]
+                    wl = it[2]
+                else:
+                    self.frames, self.now, self.last_frame = frames, now, last
+                    number, t, lt, data, wl, comment = it
+                    walk(decode(lt, data, frame=number, time=t, wire_len=wl, comment=comment))
+                    due = self._due()
+                    gen = self.gen
+                    continue
+                # GRE data: _gre_count's hot path, inline
+                pr = pairs.get(rk)
+                if pr is not None and pr.gen == gen:
+                    tr = pr.tr
+                    tr.packets += 1
+                    tr.bytes += wl
+                    tr.last = t
+                    tr.frames[1] = last
+                    sc = pr.sc
+                    if sc is not None:
+                        sc.direct_packets += 1
+                        sc.direct_bytes += wl
+                    elif pr.watch is not None and it[4] is not None:
+                        via_hub(pr.watch, it[4], pr.dst, t)
+                    continue
+                self.frames, self.now, self.last_frame = frames, now, last
+                gre_count(last, t, wl, rk, it[4])
+        finally:
+            self.frames, self.now, self.last_frame = frames, now, last
+
+    def _due(self) -> float:
+        """When the next request timeout or binding expiry falls due."""
+        d = self._deadlines[0][0] if self._deadlines else float("inf")
+        if self._expiry and self._expiry[0][0] < d:
+            d = self._expiry[0][0]
+        return d
 
     def feed_packet(self, pkt: Packet) -> None:
         """One decoded packet (for callers that decode themselves)."""
@@ -288,96 +442,52 @@ class Engine:
                 self._addr_cache[b] = s
         return s
 
-    def _fast(self, it: Item) -> bool:
-        b = it.data
-        off = ip_offset(it.linktype, b)
-        if off is None or len(b) < off + 20 or b[off] >> 4 != 4:
-            return False
-        if ((b[off + 6] << 8) | b[off + 7]) & 0x3FFF:  # MF or a fragment offset
-            return False
-        proto = b[off + 9]
-        ihl = (b[off] & 15) * 4
-        p = off + ihl
-        if proto == 47:
-            if len(b) < p + 4:
-                return False
-            fl = b[p]
-            ptype = (b[p + 2] << 8) | b[p + 3]
-            if (ptype != 0x0800 and ptype != 0x86DD) or b[p + 1] & 7 or fl & 0x40:
-                return False
-            hl = 4
-            key = None
-            if fl & 0x80:
-                hl += 4
-            if fl & 0x20:
-                if len(b) < p + hl + 4:
-                    return False
-                key = int.from_bytes(b[p + hl:p + hl + 4], "big")
-                hl += 4
-            if fl & 0x10:
-                hl += 4
-            inner = p + hl
-            inner_dst = None
-            if ptype == 0x0800:
-                if len(b) < inner + 20:
-                    return False  # let the decoder say what it is
-                if b[inner + 9] == 47 and b[inner + 12:inner + 16] == b[off + 12:off + 16]:
-                    return False  # a keepalive: rare, decoded
-                inner_dst = int.from_bytes(b[inner + 16:inner + 20], "big")
-            rk = b[off + 12:off + 20]
-            pr = self._raw_pairs.get(rk)
-            if pr is None or pr.gen != self.gen or key not in pr.keys:
-                self._gre_data(it.time, it.number, self._addr(rk[:4]), self._addr(rk[4:]), key,
-                               it.wire_len, inner_dst, False)
-                pr = self._raw_pairs.get(rk)
-                if pr is None:
-                    pr = self._raw_pairs[rk] = _Pair(self.traffic[(self._addr(rk[:4]),
-                                                                   self._addr(rk[4:]))])
-                self._refresh(pr)
-                pr.keys.add(key)
-                return True
-            # the hot path: counters only
-            t = it.time
-            tr = pr.tr
-            tr.packets += 1
-            tr.bytes += it.wire_len
-            tr.last = t
-            tr.frames[1] = it.number
-            sc = pr.sc
-            if sc is not None:
-                sc.direct_packets += 1
-                sc.direct_bytes += it.wire_len
-            elif inner_dst is not None and pr.watch is not None:
-                self._via_hub(pr.watch, inner_dst, pr.dst, t)
-            return True
-        if proto == 50 or proto == 17:
-            natt = False
-            q = p
-            if proto == 17:
-                if len(b) < p + 16:
-                    return False
-                sport = (b[p] << 8) | b[p + 1]
-                dport = (b[p + 2] << 8) | b[p + 3]
-                if sport != 4500 and dport != 4500:
-                    return False
-                q = p + 8
-                if b[q:q + 4] == b"\0\0\0\0" or len(b) < q + 8:
-                    return False  # IKE (non-ESP marker) or a keepalive
-                natt = True
-            elif len(b) < p + 8:
-                return False
-            spi = int.from_bytes(b[q:q + 4], "big")
-            src = self._addr(b[off + 12:off + 16])
-            dst = self._addr(b[off + 16:off + 20])
-            if self.sa_lookup is not None and self.sa_lookup(spi, src, dst) is not None:
-                return False  # decrypt it
-            seq = int.from_bytes(b[q + 4:q + 8], "big")
-            nbytes = it.wire_len
-            if natt:
-                self._natt_seen(src, dst, sport, dport, it.number, it.time)
-            self._esp(it.time, it.number, spi, seq, src, dst, nbytes, "no-key", None, natt)
-            return True
-        return False
+    def _gre_count(self, number: int, t: float, wl: int, rk: bytes, inner_dst: int | None) -> None:
+        """Count one GRE data packet (the hot path); ``rk``: outer source,
+        destination (4 bytes each), the GRE header's first 4 bytes and its key
+        (4 bytes, when present)."""
+        pr = self._raw_pairs.get(rk)
+        if pr is None or pr.gen != self.gen:
+            src, dst = self._addr(rk[:4]), self._addr(rk[4:8])
+            key = int.from_bytes(rk[12:16], "big") if len(rk) == 16 else None
+            self._gre_data(t, number, src, dst, key, wl, inner_dst, False)
+            if pr is None:
+                pr = self._raw_pairs[rk] = _Pair(self.traffic[(src, dst)])
+            self._refresh(pr)
+            return
+        # the hot path: counters only
+        tr = pr.tr
+        tr.packets += 1
+        tr.bytes += wl
+        tr.last = t
+        tr.frames[1] = number
+        sc = pr.sc
+        if sc is not None:
+            sc.direct_packets += 1
+            sc.direct_bytes += wl
+        elif inner_dst is not None and pr.watch is not None:
+            self._via_hub(pr.watch, inner_dst, pr.dst, t)
+
+    def _esp_item(self, number: int, t: float, wl: int, rk: bytes | None, inner_dst: int | None,
+                  ek: bytes, seq: int, sport: int, dport: int) -> None:
+        """Count one ESP packet: no key (``rk`` None), or decrypted with a GRE
+        data packet inside, as ``_walk`` counts them (``feed_items`` has the
+        common case inline: the next sequence number on an SA seen before;
+        keep it in step with ``_esp``)."""
+        names = self._esp_names.get(ek)
+        if names is None:  # ek: source, destination, SPI (4 bytes each) and 1 for NAT-T
+            names = self._esp_names[ek] = (int.from_bytes(ek[8:12], "big"), self._addr(ek[0:4]),
+                                           self._addr(ek[4:8]))
+        spi, src, dst = names
+        natt = sport != 0
+        if natt:
+            self._natt_seen(src, dst, sport, dport, number, t)
+        self._esp(t, number, spi, seq, src, dst, wl, "no-key" if rk is None else "decrypted", None,
+                  natt)
+        st = self._sas[(spi, src, dst)]
+        self._esp_hot[ek] = (st, self.findings.get(F.ESP_NO_KEY, (st.rec.spi, src, dst)))
+        if rk is not None:
+            self._gre_count(number, t, wl, rk, inner_dst)
 
     def _walk(self, pkt: Packet) -> None:
         t, fr = pkt.time, pkt.frame
@@ -412,6 +522,9 @@ class Engine:
                     natt = True
                     if i + 1 < n and layers[i + 1].proto == "esp" and src and dst:
                         self._natt_seen(src, dst, la.src_port, la.dst_port, fr, t)
+            elif p == "ike":
+                u = layers[i - 1] if i and layers[i - 1].proto == "udp" else None
+                self.ipsec.ike(t, fr, la, src, dst, getattr(u, "src_port", 0), getattr(u, "dst_port", 0))
             elif p == "esp":
                 self._esp(t, fr, la.spi, la.seq, src or "?", dst or "?", pkt.wire_len,
                           getattr(la, "status", None) or
@@ -466,7 +579,7 @@ class Engine:
     def _cache(self, nbma: str) -> NhrpCache:
         c = self.caches.get(nbma)
         if c is None:
-            c = self.caches[nbma] = NhrpCache()
+            c = self.caches[nbma] = _WatchedCache(nbma, self._cache_entry_added)
         return c
 
     def _addrs(self, nbma: str) -> list[str]:
@@ -491,7 +604,7 @@ class Engine:
         self._txns[key] = txn
         if len(self._txns) > RECENT_KEYS:
             # drop the oldest closed transaction (dicts keep insertion order)
-            for k in list(self._txns)[:len(self._txns) - RECENT_KEYS]:
+            for k in list(islice(self._txns, len(self._txns) - RECENT_KEYS)):
                 if not self._txns[k].open:
                     del self._txns[k]
 
@@ -619,6 +732,8 @@ class Engine:
             return
         r = self._router(nbma, t, fr)
         first = not r.nat
+        if first or r.public != public or self.alias.get(public) != nbma:
+            self.gen += 1  # the hot path's pairs look up aliases, shortcuts and watches again
         r.nat = True
         r.public = public
         r.nat_evidence = r.nat_evidence or why
@@ -726,9 +841,20 @@ class Engine:
         pr.gen = self.gen
         pr.sc = self._sc_pairs.get((src, dst))
         pr.watch = self._watch.get(src)
-        pr.keys = set(pr.tr.gre_keys)
+        csrc = self.alias.get(src, src)
+        if csrc != pr.csrc:
+            if pr.csrc is None:
+                self._pairs_by_src.setdefault(src, []).append(pr)
+            pr.csrc = csrc
+            self._pairs_by_cd.setdefault((csrc, dst), []).append(pr)
         if pr.sc is not None and pr.sc.first_direct_data is None:
             pr.gen = -1  # let the slow path note the first direct packet
+
+    def _cache_entry_added(self, owner: str, nbma: str) -> None:
+        """A cache entry of ``owner`` now points at ``nbma``: data from the
+        owner to it must be seen once by the slow path (``mark_used``)."""
+        for pr in self._pairs_by_cd.get((owner, nbma), ()):
+            pr.gen = -1
 
     def _gre_nhrp(self, t: float, fr: int, src: str, dst: str, key: int | None, nbytes: int) -> None:
         tr = self._traffic(src, dst, t, fr) if (src, dst) not in self.traffic else self.traffic[(src, dst)]
@@ -807,8 +933,13 @@ class Engine:
                 f"packets were altered on the way or the integrity key is wrong.", [fr], time=t,
                 routers=[self._claimed(src) or "", self._claimed(dst) or ""])
         if seq:
+            if seq == 1 and st.top > 1:  # the counter starts again on the same SPI
+                sa.resets += 1
+                st.top = st.bits = 0
             if seq > st.top:
                 shift = seq - st.top
+                if shift > 1 and st.top:
+                    sa.gaps += shift - 1  # sequence numbers never seen at the tap
                 st.bits = ((st.bits << shift) | 1) & ((1 << ESP_REPLAY_WINDOW) - 1) \
                     if shift < ESP_REPLAY_WINDOW else 1
                 st.top = seq
@@ -828,7 +959,6 @@ class Engine:
 
     def _nhrp(self, t: float, fr: int, n: Any, osrc: str | None, odst: str | None,
               key: int | None, natt: bool) -> None:
-        self.gen += 1
         typ = n.type
         sender = self._claimed(osrc)
         receiver = self._claimed(odst)
@@ -929,8 +1059,8 @@ class Engine:
         if hub and n.src_proto:
             hc = self.caches.get(hub)
             if hc is not None:
-                for e in hc.entries.values():
-                    if e.proto == n.src_proto and e.alive(t) and e.claimed_nbma not in (None, spoke) \
+                for e in hc.with_proto(n.src_proto):  # type: ignore[attr-defined]
+                    if e.alive(t) and e.claimed_nbma not in (None, spoke) \
                             and ("unique" in e.flags or "unique" in n.flags):
                         self._unique_conflict(t, [*e.frames[-1:], fr], hub, n.src_proto,
                                               e.claimed_nbma, spoke)
@@ -1254,6 +1384,10 @@ class Engine:
             for net, mask in nets:
                 if not any(e[0] == net and e[1] == mask and e[2] is sc for e in w) and len(w) < 256:
                     w.append((net, mask, sc, peer))
+        # the hot path's pairs from either end look up their shortcut and watch again
+        for x in {*self._addrs(a), *self._addrs(b)}:
+            for pr in self._pairs_by_src.get(x, ()):
+                pr.gen = -1
 
     # -- purge (RFC 2332 5.2.5 / 5.2.6)
 
@@ -1403,15 +1537,18 @@ class Engine:
         end = getattr(self, "end", self.now)
         self._sync_states()
         self._final_findings(end)
+        sas = self.sa_list()
+        ike = self.ipsec.finish(None if end == float("-inf") else end, sas)
         files = files or []
         cap = CaptureInfo(file=files[0] if len(files) == 1 else ", ".join(files),
                           frames=self.frames if frames is None else frames,
                           first=self.first, last=None if self.now == float("-inf") else self.now,
                           files=files, duplicates=duplicates, warnings=list(warnings or []))
         return Analysis(cap, self.router_list(), self.registrations, self.resolutions,
-                        self.shortcuts, self.redirects, self.purges, self.errors, self.sa_list(),
+                        self.shortcuts, self.redirects, self.purges, self.errors, sas,
                         self.findings.sorted(), traffic=sorted(self.traffic.values(),
-                                                               key=lambda x: (x.first or 0.0)))
+                                                               key=lambda x: (x.first or 0.0)),
+                        ike=ike)
 
     def _sync_states(self) -> None:
         for txn in self._txns.values():
@@ -1450,14 +1587,7 @@ class Engine:
 
     def sa_list(self) -> list[SecurityAssociation]:
         sas = [st.rec for st in self._sas.values()]
-        by_dir: dict[tuple[str, str], list[SecurityAssociation]] = {}
-        for sa in sas:
-            by_dir.setdefault((sa.src, sa.dst), []).append(sa)
-        for sa in sas:
-            back = by_dir.get((sa.dst, sa.src))
-            if back:
-                best = min(back, key=lambda x: abs((x.first or 0) - (sa.first or 0)))
-                sa.paired_spi = best.spi
+        self.ipsec.pair_sas(sas)  # by peer pair and the IKE exchange before them
         sas.sort(key=lambda x: (x.first or 0.0, x.spi))
         return sas
 

@@ -11,6 +11,10 @@
   cited frame); merged captures are numbered in the merged stream, which
   ``writer`` (``--write-merged``) writes out frame for frame.
 
+``records()`` hands the frames on as plain tuples (number, time, linktype,
+data, wire_len, comment), with no object made per frame: what the replay's
+hot loop (``Engine.feed_records``) reads. Iterating gives ``Item``s.
+
 Memory: the reorder heaps and the duplicate window, both bounded.
 """
 
@@ -18,11 +22,13 @@ from __future__ import annotations
 
 import heapq
 import os
+import stat
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
-from nhrpscope.capture import CaptureReader
+from nhrpscope.capture import CaptureError, CaptureReader, Record
 
 
 @dataclass(slots=True)
@@ -69,49 +75,69 @@ def ip_offset(linktype: int, data: bytes) -> int | None:
 
 
 def dedup_key(linktype: int, data: bytes) -> tuple | None:
-    """The IP packet with its TTL and header checksum blanked, hashed."""
-    off = ip_offset(linktype, data)
-    if off is None or off >= len(data):
-        return None
+    """What makes two frames the same IP packet: its bytes with TTL / hop
+    limit and header checksum left out (a hash of everything after them,
+    and the few header bytes before)."""
+    if linktype == 1 and len(data) >= 34 and data[12] == 8 and data[13] == 0:
+        off = 14
+    else:
+        off = ip_offset(linktype, data)
+        if off is None or off >= len(data):
+            return None
     v = data[off] >> 4
     if v == 4:
         if len(data) < off + 20:
             return None
-        ip = data[off:]
-        blank = ip[:8] + b"\0" + ip[9:10] + b"\0\0" + ip[12:]
-    elif v == 6:
+        return (hash(data[off + 12:]), data[off:off + 8], data[off + 9])
+    if v == 6:
         if len(data) < off + 40:
             return None
-        ip = data[off:]
-        blank = ip[:7] + b"\0" + ip[8:]
-    else:
-        return None
-    return (len(blank), hash(blank))
+        return (hash(data[off + 8:]), data[off:off + 7])
+    return None
 
 
-def _reordered(frames: Iterator, window: float, max_frames: int) -> Iterator:
+def _tagged(records: Iterable[tuple], i: int) -> Iterator[tuple]:
+    """Each record with the index of its capture appended."""
+    for rec in records:
+        yield (*rec, i)
+
+
+def _reordered(frames: Iterable, window: float, max_frames: int, when: Callable) -> Iterator:
     """The frames of one capture, small time inversions put right.
 
     A deque in time order: frames in order (nearly all) are appended, a late
     one is inserted at its place; the oldest leave once ``window`` seconds or
-    ``max_frames`` frames are behind the newest."""
+    ``max_frames`` frames are behind the newest. ``when(frame)`` is its time."""
     if window <= 0 and max_frames <= 0:
         yield from frames
         return
     buf: deque = deque()
     append, popleft = buf.append, buf.popleft
+    last = float("-inf")
     for fr in frames:
-        t = fr.time
-        if buf and t < buf[-1].time:
+        t = when(fr)
+        if t < last:
             i = len(buf) - 1
-            while i > 0 and buf[i - 1].time > t:
+            while i > 0 and when(buf[i - 1]) > t:
                 i -= 1
             buf.insert(i, fr)
         else:
             append(fr)
-        while buf and (len(buf) > max_frames or t - buf[0].time > window):
+            last = t
+        while buf and (len(buf) > max_frames or t - when(buf[0]) > window):
             yield popleft()
     yield from buf
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let the reading process run ahead by up to a megabyte (Linux pipes
+    hold 64 KiB by default: the two processes would take turns)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
 
 
 class CaptureSource:
@@ -134,6 +160,7 @@ class CaptureSource:
         self.duplicates = 0
         self.first: float | None = None
         self.last: float | None = None
+        self._staged_warnings: list[str] = []
 
     @property
     def names(self) -> list[str]:
@@ -141,7 +168,7 @@ class CaptureSource:
 
     @property
     def warnings(self) -> list[str]:
-        return [w for r in self.readers for w in r.warnings]
+        return [w for r in self.readers for w in r.warnings] + self._staged_warnings
 
     def close(self) -> None:
         for r in self.readers:
@@ -154,49 +181,191 @@ class CaptureSource:
         self.close()
 
     def __iter__(self) -> Iterator[Item]:
-        def tagged(r: CaptureReader, i: int) -> Iterator[Item]:
-            for fr in r:
-                yield Item(fr.number, fr.time, fr.linktype, fr.data, fr.wire_len, fr.comment, i,
-                           fr.number)
+        for number, t, lt, data, wl, comment in self.records():
+            yield Item(number, t, lt, data, wl, comment)
 
-        if len(self.readers) == 1:  # the frames themselves: no copy per frame
-            streams = [_reordered(iter(self.readers[0]), self.reorder_window, self.reorder_max)]
-        else:
-            streams = [_reordered(tagged(r, i), self.reorder_window, self.reorder_max)
+    # A file this big is read by a second process (``staged``) while this one
+    # replays; below it, starting that process costs more than it saves.
+    STAGE_MIN_BYTES = 16 << 20
+
+    def stageable(self) -> bool:
+        """Whether ``staged`` can read this source: one regular file, big
+        enough, nothing to write, and a second core."""
+        if len(self.paths) != 1 or self.writer is not None or (os.cpu_count() or 1) < 2:
+            return False
+        try:
+            st = os.stat(self.paths[0])
+        except OSError:
+            return False
+        return self.paths[0] != "-" and stat.S_ISREG(st.st_mode) and st.st_size >= self.STAGE_MIN_BYTES
+
+    def staged(self, key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,
+               verify_all: bool = False, skip: tuple[int, ...] = ()) -> Iterator[tuple]:
+        """What ``fastpath.Classifier`` makes of the frames (for
+        ``Engine.feed_items``), made by a second process that reads,
+        reorders, de-duplicates and classifies the file (``python -m
+        nhrpscope.replay.fastpath``) while this one replays: the two cores
+        share the work. Counters, warnings and the keys the capture carries
+        (``on_secrets``, in order) come back as if the file were read here.
+        With ``skip``, the frames themselves, less those classified as one
+        of those kinds (``fastpath.stage``)."""
+        import json
+        import marshal
+        import subprocess
+        import sys
+        import tempfile
+
+        import nhrpscope
+
+        args = json.dumps({"path": self.paths[0], "keys": list(key_files), "specs": list(esp_specs),
+                           "dedup": self.dedup, "dedup_window": self.dedup_window,
+                           "window": self.reorder_window, "max": self.reorder_max,
+                           "verify_all": verify_all, "skip": list(skip)})
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(nhrpscope.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH")) if x)
+        on_secrets = self.readers[0].on_secrets
+        with tempfile.TemporaryFile() as err, subprocess.Popen(
+                [sys.executable, "-m", "nhrpscope.replay.fastpath", args], stdout=subprocess.PIPE,
+                stderr=err, stdin=subprocess.DEVNULL, env=env) as proc:
+            out = proc.stdout
+            assert out is not None
+            _widen_pipe(out.fileno())
+            loads = marshal.loads
+            done = False
+            try:
+                while True:
+                    head = out.read(8)
+                    if len(head) < 8:
+                        break
+                    batch = loads(out.read(int.from_bytes(head, "little")))
+                    if len(batch) == 1 and len(batch[0]) in (2, 4):
+                        x = batch[0]
+                        if x[0] == "secrets":
+                            if on_secrets is not None:
+                                on_secrets(x[1], x[2], x[3])
+                            continue
+                        if x[0] == "error":
+                            raise CaptureError(x[1])
+                        stats = x[1]
+                        self.frames, self.read = stats["frames"], stats["read"]
+                        self.duplicates, self.first, self.last = (stats["duplicates"], stats["first"],
+                                                                  stats["last"])
+                        self._staged_warnings = list(stats["warnings"])
+                        done = True
+                        break
+                    yield from batch
+            finally:
+                if not done:
+                    proc.kill()
+            proc.wait()
+            if not done:
+                err.seek(0)
+                tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
+                raise RuntimeError(f"the reading process stopped (exit {proc.returncode})"
+                                   + (f": {tail[0]}" if tail else ""))
+
+    def records(self) -> Iterator[Record]:
+        """The frames, merged, reordered and de-duplicated, as tuples
+        (number, time, linktype, data, wire_len, comment)."""
+        admit = self._admitter()
+        window, max_frames = self.reorder_window, self.reorder_max
+        if len(self.readers) > 1:
+            when = itemgetter(1)
+            streams = [_reordered(_tagged(r.records(), i), window, max_frames, when)
                        for i, r in enumerate(self.readers)]
-        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda it: it.time)
-        renumber = len(streams) > 1
+            for rec in heapq.merge(*streams, key=when):
+                out = admit(rec)
+                if out is not None:
+                    yield out
+            return
+        # One capture: the reader's tuples themselves, a chunk's list at a
+        # time, put in order by a deque (see _reordered) in the same loop.
+        batches = self.readers[0].batches()
+        if window <= 0 and max_frames <= 0:
+            for batch in batches:
+                for rec in batch:
+                    out = admit(rec)
+                    if out is not None:
+                        yield out
+            return
+        buf: deque = deque()
+        append, popleft = buf.append, buf.popleft
+        last = float("-inf")
+        for batch in batches:
+            for rec in batch:
+                t = rec[1]
+                if t < last:
+                    i = len(buf) - 1
+                    while i > 0 and buf[i - 1][1] > t:
+                        i -= 1
+                    buf.insert(i, rec)
+                else:
+                    append(rec)
+                    last = t
+                while buf and (len(buf) > max_frames or t - buf[0][1] > window):
+                    out = admit(popleft())
+                    if out is not None:
+                        yield out
+        while buf:
+            out = admit(popleft())
+            if out is not None:
+                yield out
+
+    def _admitter(self) -> Callable[[tuple], Record | None]:
+        """A function taking each frame in order: the frame to hand on (renumbered
+        when captures are merged; written out with ``writer``), or None for a
+        duplicate. It keeps ``read``, ``frames``, ``duplicates``, ``first`` and
+        ``last`` current."""
+        renumber = len(self.readers) > 1
+        # Duplicates: the last time each packet was seen. A sighting counts
+        # while it lies within ``window`` of the frame at hand and of the
+        # newest frame so far (older ones are forgotten, as a window sliding
+        # with the newest frame forgets them); the dict is swept of those
+        # once it has doubled, not frame by frame.
         seen: dict[tuple, float] = {}
-        order: deque[tuple[float, tuple]] = deque()
+        state = [float("-inf"), 2048]  # newest time, size that triggers a sweep
         window = self.dedup_window
+        dedup = self.dedup
         writer = self.writer
         names = [os.path.basename(n) for n in self.names]
-        for it in merged:
+
+        def admit(rec: tuple) -> Record | None:
+            nonlocal seen
             self.read += 1
-            if self.dedup:
-                k = dedup_key(it.linktype, it.data)
+            t = rec[1]
+            if dedup:
+                b = rec[3]
+                if rec[2] == 1 and len(b) >= 34 and b[12] == 8 and b[13] == 0 and b[14] >> 4 == 4:
+                    k: tuple | None = (hash(b[26:]), b[14:22], b[23])  # dedup_key, inline
+                else:
+                    k = dedup_key(rec[2], b)
                 if k is not None:
-                    t = it.time
-                    while order and t - order[0][0] > window:
-                        old_t, old_k = order.popleft()
-                        if seen.get(old_k) == old_t:
-                            del seen[old_k]
+                    newest = state[0]
+                    if t > newest:
+                        newest = state[0] = t
                     prev = seen.get(k)
-                    if prev is not None and abs(t - prev) <= window:
+                    if prev is not None and abs(t - prev) <= window and newest - prev <= window:
                         self.duplicates += 1
-                        continue
+                        return None
                     seen[k] = t
-                    order.append((t, k))
+                    if len(seen) > state[1]:
+                        seen = {k_: v for k_, v in seen.items() if newest - v <= window}
+                        state[1] = max(2048, 2 * len(seen))
             self.frames += 1
+            if self.first is None or t < self.first:
+                self.first = t
+            if self.last is None or t > self.last:
+                self.last = t
+            note = rec[5]
             if renumber:
-                it.number = self.frames
-            if self.first is None or it.time < self.first:
-                self.first = it.time
-            if self.last is None or it.time > self.last:
-                self.last = it.time
+                number, _, lt, data, wl, comment, i = rec
+                rec = (self.frames, t, lt, data, wl, comment)
+                note = f"{names[i]} frame {number}"
+                if comment:
+                    note = f"{comment}; {note}"
             if writer is not None:
-                note = f"{names[it.source]} frame {it.source_number}" if renumber else None
-                if it.comment:
-                    note = f"{it.comment}; {note}" if note else it.comment
-                writer.write(it.time, it.data, it.linktype, it.wire_len, note)
-            yield it
+                writer.write(t, rec[3], rec[2], rec[4], note)
+            return rec
+
+        return admit
