@@ -145,15 +145,18 @@ def print_report(a: Analysis, console: Console | None = None) -> None:
     if a.resolutions:
         t = Table(title="Resolutions", title_justify="left")
         for c in ("time", "requester", "target", "state", "resolved NBMA", "answered by",
-                  "hops", "RTT", "frames"):
+                  "forwarded by", "RTT", "frames"):
             t.add_column(c)
         for r in _some(a.resolutions, console, "resolutions"):
-            hops = " > ".join([r.hops[0].from_nbma] + [h.to_nbma for h in r.hops
-                                                        if h.kind == "request"]) if r.hops else "-"
+            # The NHSes the request passed through (requester and answerer have columns).
+            via = [h.to_nbma for h in r.hops if h.kind == "request"][:-1] if r.hops else []
+            resolved = r.resolved_nbma or "-"
+            if r.resolved_nbma and r.resolved_tunnel and r.resolved_tunnel != r.target_tunnel:
+                resolved += f" ({r.resolved_tunnel})"
             t.add_row(_rel(r.request_time or r.reply_time, t0), r.requester_nbma or "?",
-                      r.target_tunnel or "?", r.state,
-                      f"{r.resolved_nbma} ({r.resolved_tunnel})" if r.resolved_nbma else "-",
-                      r.responder_nbma or "-", hops, _ms(r.rtt), _frames(r.frames))
+                      r.target_tunnel or "?", r.state, resolved,
+                      r.responder_nbma or "-", ", ".join(via) or "-", _ms(r.rtt),
+                      _frames(r.frames))
         console.print(t)
 
     if a.shortcuts:
