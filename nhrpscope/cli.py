@@ -49,7 +49,15 @@ def edges() -> Iterator[None]:
         sys.exit(0)
 
 
+def _no_capture_keys(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["nhrpscope.ignore_capture_keys"] = True
+
+
 def key_options(f):  # noqa: ANN001, ANN201 - click decorator
+    f = click.option("--no-capture-keys", is_flag=True, expose_value=False, callback=_no_capture_keys,
+                     help="Ignore ESP keys embedded in a pcapng (Decryption Secrets Blocks): "
+                          "see the capture as someone without the keys would.")(f)
     f = click.option("-E", "esp_specs", multiple=True, metavar="SPEC",
                      help='ESP key as tcpdump -E takes it: "SPI@DST ALGO:SECRET" (repeatable).')(f)
     f = click.option("-k", "--keys", "key_files", multiple=True, metavar="FILE",
@@ -84,7 +92,12 @@ def secrets_handler(store: KeyStore):  # noqa: ANN201
     """Feeds pcapng Decryption Secrets Blocks into the key store."""
     from nhrpscope.keys import parse_dsb
 
+    ctx = click.get_current_context(silent=True)
+    ignore = bool(ctx and ctx.meta.get("nhrpscope.ignore_capture_keys"))
+
     def on_secrets(stype: int, data: bytes, where: str) -> None:
+        if ignore:
+            return
         sas = parse_dsb(stype, data, where)
         for sa in sas:
             store.db.add(sa)  # type: ignore[attr-defined]

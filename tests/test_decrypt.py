@@ -153,3 +153,17 @@ def test_key_file_error_names_line_not_key(reference, tmp_path):
     assert r.returncode == 2 and f"{bad}:2" in r.stderr
     assert "4043" not in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_no_capture_keys_sees_what_someone_without_keys_sees():
+    from pathlib import Path
+
+    cap = Path(__file__).resolve().parents[1] / "captures" / "seed-lab-ipsec.pcapng"
+    with_keys = nhrpscope("analyze", str(cap), "--format", "json")
+    without = nhrpscope("analyze", str(cap), "--format", "json", "--no-capture-keys")
+    import json
+
+    a, b = json.loads(with_keys.stdout), json.loads(without.stdout)
+    assert len(a["registrations"]) > 0 and b["registrations"] == [] and b["routers"] == []
+    assert {f["code"] for f in b["findings"]} == {"esp-no-key"}
+    assert len(b["ipsec"]["ike"]) == 4  # the negotiations show without keys
