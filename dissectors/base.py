@@ -56,7 +56,20 @@ class Malformed(Exception):
 
 
 def ipv4_str(b: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET, b)
+    # A DMVPN capture names a few thousand addresses millions of times: one
+    # string each (a dict lookup beats inet_ntop, and the records share it).
+    try:
+        s = _V4.get(b)
+    except TypeError:  # a bytearray or memoryview
+        return socket.inet_ntop(socket.AF_INET, b)
+    if s is None:
+        s = socket.inet_ntop(socket.AF_INET, b)
+        if len(_V4) < 65536:
+            _V4[b] = s
+    return s
+
+
+_V4: dict[bytes, str] = {}
 
 
 def ipv6_str(b: bytes) -> str:

@@ -634,21 +634,33 @@ class EspPeek:
         would find a GRE packet inside: (the first plaintext bytes, at least
         ``HEAD`` of them or all there are, possibly with padding after the
         GRE packet; the GRE packet's length). Else None."""
+        r = self.peek_at(b, q, e)
+        if r is None:
+            return None
+        buf, off, inner, known = r
+        return buf[off:off + known], inner
+
+    def peek_at(self, b: bytes, q: int, e: int) -> tuple[bytes, int, int, int] | None:
+        """``peek`` without copying: (a buffer, where the plaintext starts in
+        it, the GRE packet's length, how many plaintext bytes from there are
+        known: past them the buffer holds other things)."""
         start = q + 8 + self.iv_len
         end = e - self.icv_len
         n = end - start  # ciphertext bytes
         blk = self.blk
         head_len = self.HEAD
-        if self._dec is not None:  # CBC
+        dec = self._dec
+        if dec is not None:  # CBC: [IV or chaining block, C1, C2 ...] -> [junk, P1, P2 ...]
             if n < blk or n % blk:
                 return None
             if n <= head_len + 2 * blk:
-                pt = self._dec.update(b[start - blk:end])[blk:]
-                head = tail = pt
+                buf = dec.update(b[start - blk:end])  # all of it
+                avail = known = n
             else:
-                out = self._dec.update(b[start - blk:start + head_len] + b[end - 2 * blk:end])
-                head = out[blk:blk + head_len]
-                tail = out[-blk:]
+                buf = dec.update(b[start - blk:start + head_len] + b[end - 2 * blk:end])
+                avail = blk  # plaintext bytes known before the end: the last block
+                known = head_len
+            off = blk
         else:  # CTR / GCM: keystream XOR
             if n < 2:
                 return None
@@ -662,28 +674,33 @@ class EspPeek:
             ks = self._keystream(iv, 0, -(-h // blk))
             head = (int.from_bytes(b[start:start + h], "big")
                     ^ int.from_bytes(ks[:h], "big")).to_bytes(h, "big")
+            known = h
             if n <= head_len:
-                tail = head
+                buf, avail = head, n
             else:
                 t0 = max(0, n - blk) // blk * blk
                 ks = self._keystream(iv, t0 // blk, -(-(n - t0) // blk))
                 tail = (int.from_bytes(b[start + t0:end], "big")
                         ^ int.from_bytes(ks[:n - t0], "big")).to_bytes(n - t0, "big")
-        if tail[-1] != 47:
+                buf, avail = head + tail, n - t0
+            off = 0
+        # the trailer, as decode_esp checks it: next header, RFC 4303's default padding
+        last = len(buf)
+        if buf[last - 1] != 47:
             return None
-        pad_len = tail[-2]
-        if pad_len + 2 > len(tail) or tail[len(tail) - 2 - pad_len:-2] != _PADS[pad_len]:
+        pad_len = buf[last - 2]
+        if pad_len + 2 > avail or buf[last - 2 - pad_len:last - 2] != _PADS[pad_len]:
             return None
         inner = n - 2 - pad_len
         # plausible_inner(47, ...), version 0
         if inner < 4:
             return None
-        b0, b1 = head[0], head[1]
-        if b0 & 0x4F or b1 & 0xF8 or ((head[2] << 8) | head[3]) not in GRE_KNOWN_PROTOCOLS:
+        b0, b1 = buf[off], buf[off + 1]
+        if b0 & 0x4F or b1 & 0xF8 or ((buf[off + 2] << 8) | buf[off + 3]) not in GRE_KNOWN_PROTOCOLS:
             return None
         if inner < 4 + 4 * (bool(b0 & 0x80) + bool(b0 & 0x20) + bool(b0 & 0x10)):
             return None
-        return head, inner
+        return buf, off, inner, known
 
     def verify(self, b: bytes, q: int, e: int) -> bool:
         """Whether ``decode_esp`` would find this packet's ICV right with its

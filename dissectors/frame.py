@@ -62,6 +62,8 @@ _IPPROTO_NEXT = {
     ip_mod.PROTO_IPIP: "ipv4", ip_mod.PROTO_IPV6: "ipv6",
     ip_mod.PROTO_NHRP: "nhrp",  # RFC 2332: NHRP may also ride directly on IP
 }
+_IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")
+_CACHE_MAX = 4096
 _GRE_NEXT = {gre_mod.PT_IPV4: "ipv4", gre_mod.PT_IPV6: "ipv6", gre_mod.PT_NHRP: "nhrp",
              gre_mod.PT_TEB: "eth"}
 
@@ -77,6 +79,9 @@ class FrameDecoder:
         self.max_depth = max_depth
         self._clear = False  # the chain is inside decrypted bytes
         self._step_off = 0
+        # records that depend on a few header bytes only, by those bytes
+        self._eth: dict[bytes, Layer] = {}
+        self._gre: dict[bytes, gre_mod.Decoded] = {}
         self._quiet = 1 << 62
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
@@ -126,6 +131,18 @@ class FrameDecoder:
                 layers.append(Data(len(buf), "too deeply nested"))
                 return
             nxt = ""
+            if kind == "eth" and len(buf) >= 14 and buf[12:14] in _IP_ETHERTYPES:
+                # untagged Ethernet before IP: its record depends on 14 bytes only,
+                # and a capture repeats a few hundred of them (one per MAC pair)
+                head = buf[:14]
+                eth = self._eth.get(head)
+                if eth is None:
+                    eth = link.decode_ethernet(head)[0][0]
+                    if len(self._eth) < _CACHE_MAX:
+                        self._eth[head] = eth
+                layers.append(eth)
+                kind, buf, off = _ETHERTYPE_NEXT[(buf[12] << 8) | buf[13]], buf[14:], off + 14
+                continue
             if kind in ("eth", "sll", "sll2", "null", "loop"):
                 if kind == "eth":
                     lays, d = link.decode_ethernet(buf)
@@ -191,7 +208,19 @@ class FrameDecoder:
                 kind, buf, off = nxt, payload, poff
                 continue
             if kind == "gre":
-                d = gre_mod.decode_gre(buf)
+                if len(buf) >= 8 and not buf[0] & 0xD0 and not buf[1] & 7:
+                    # version 0 with no checksum, routing or sequence number: the header
+                    # alone makes the record (a capture has a few: per key and payload type)
+                    hl = 8 if buf[0] & 0x20 else 4
+                    head = buf[:hl]
+                    d = self._gre.get(head)
+                    if d is None:
+                        d = gre_mod.decode_gre(head)
+                        if len(self._gre) < _CACHE_MAX:
+                            self._gre[head] = d
+                    d = gre_mod.Decoded(d.record, buf[hl:], d.problems, hl)
+                else:
+                    d = gre_mod.decode_gre(buf)
                 _add(problems, d.problems, off)
                 rec = d.record
                 if rec is None:

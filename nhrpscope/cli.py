@@ -54,6 +54,13 @@ def _no_capture_keys(ctx: click.Context, _param: click.Parameter, value: bool) -
         ctx.meta["nhrpscope.ignore_capture_keys"] = True
 
 
+def capture_keys_used() -> bool:
+    """False under --no-capture-keys (what ``secrets_handler`` follows), for
+    code that reads the capture elsewhere (the fast path's reading process)."""
+    ctx = click.get_current_context(silent=True)
+    return not (ctx and ctx.meta.get("nhrpscope.ignore_capture_keys"))
+
+
 def key_options(f):  # noqa: ANN001, ANN201 - click decorator
     f = click.option("--no-capture-keys", is_flag=True, expose_value=False, callback=_no_capture_keys,
                      help="Ignore ESP keys embedded in a pcapng (Decryption Secrets Blocks): "

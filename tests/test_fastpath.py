@@ -125,6 +125,25 @@ def test_staged_decode_only_equals_full_decode(scale, monkeypatch):
             assert only != "nhrp" or kept
 
 
+def test_staged_pcapng_with_keys_inside(tmp_path, monkeypatch):
+    """Keys in a Decryption Secrets Block reach both processes, in order; with
+    --no-capture-keys neither uses them."""
+    res = simulate(load_scenario("scale"), Options(spokes=30, packets=3000, seed=8, ipsec=True))
+    cap = write_outputs(res, str(tmp_path / "k"), "pcapng")[0]
+    runner = CliRunner()
+    for extra in ([], ["--no-capture-keys"]):
+        args = ["analyze", str(cap), "--format", "json", *extra]
+        monkeypatch.setattr(CaptureSource, "STAGE_MIN_BYTES", 1 << 40)
+        inproc = runner.invoke(main, args)
+        monkeypatch.setattr(CaptureSource, "STAGE_MIN_BYTES", 0)
+        staged = runner.invoke(main, args)
+        assert inproc.exit_code == staged.exit_code == 0, staged.output
+        doc = json.loads(staged.stdout)
+        assert doc == json.loads(inproc.stdout)
+        decrypted = sum(sa["decrypted"] for sa in doc["ipsec"]["sas"])
+        assert (decrypted > 0) == (not extra)
+
+
 def test_verify_all_flag(scale):
     keys = str(scale["esp"].with_suffix(".esp_sa"))
     r = CliRunner().invoke(main, ["analyze", str(scale["esp"]), "-k", keys, "--format", "json",
@@ -309,8 +328,10 @@ def test_crafted_esp_frames_fast_equals_full():
         seq = 0
         for j in range(30):
             seq += 1 if rng.random() < 0.9 else rng.randrange(-3, 5)
-            kind = rng.choice(["udp", "udp", "udp", "tcp", "udp4500", "frag"])
-            payload = encode_gre(PT_IPV4, _inner(kind), key=7 if j % 2 else None)
+            kind = rng.choice(["udp", "udp", "udp", "tcp", "udp4500", "udp500", "frag", "icmp-frag"])
+            # with a sequence number too, the inner ports lie past the bytes opened first
+            payload = encode_gre(PT_IPV4, _inner(kind), key=7 if j % 2 else None,
+                                 seq=j if j % 3 == 0 else None)
             if j % 7 == 3:
                 payload = encode_gre(PT_NHRP, rng.randbytes(60), key=7)
             esp = encode_esp(sa, max(seq, 1), payload, 47)
@@ -321,6 +342,11 @@ def test_crafted_esp_frames_fast_equals_full():
                 frames.append(MAC + encode_ipv4(S1, HUB, 17, body, ident=j))
             else:
                 frames.append(MAC + encode_ipv4(S1, HUB, 50, esp, ident=j))
+        # GRE with key and sequence number: NAT-T or IKE ports past the first 32 bytes
+        for kind in ("udp4500", "udp500", "udp"):
+            seq += 1
+            payload = encode_gre(PT_IPV4, _inner(kind), key=7, seq=seq)
+            frames.append(MAC + encode_ipv4(S1, HUB, 50, encode_esp(sa, seq, payload, 47), ident=seq))
     # an SA nobody has the key of
     nokey = _sa(rng, "aes-cbc", 16, spi=0x999)
     for j in range(20):

@@ -120,7 +120,6 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
     ``fast`` False decodes every frame (no header-byte fast path);
     ``verify_all`` checks the ICV of every ESP packet, data too."""
     from nhrpscope.capture import PcapngWriter
-    from nhrpscope.replay.engine import Engine
     from nhrpscope.replay.source import CaptureSource
 
     if sum(1 for f in files if f == "-") > 1:
@@ -145,9 +144,19 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
         src = CaptureSource(list(files), on_secrets=on_secrets, dedup=dedup, writer=writer,
                             reorder_window=window, reorder_max=0 if follow else 4096)
         stack.enter_context(src)
+        prog = _progress(list(files))
+        staged = None
+        if stop is None and prog is None and fast and not follow and src.stageable():
+            # a big file is read and classified by a second process while this one
+            # replays; it starts now, while the engine is loaded
+            from nhrpscope.cli import capture_keys_used
+
+            staged = src.staged(key_files, esp_specs, verify_all=verify_all,
+                                capture_keys=capture_keys_used())
+        from nhrpscope.replay.engine import Engine
+
         eng = Engine(lookup, on_event=on_event, on_finding=on_finding, fast=fast,
                      verify_all=verify_all)
-        prog = _progress(list(files))
         task = None
         if prog is not None:
             bar, total = prog
@@ -159,10 +168,9 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
         first = None
         records = src.records()
         if stop is None and task is None:
-            # the whole stream in one call: the engine's loop reads the tuples itself;
-            # a big file is read and classified by a second process meanwhile
-            if fast and not follow and src.stageable():
-                eng.feed_items(src.staged(key_files, esp_specs, verify_all=verify_all))
+            # the whole stream in one call: the engine's loop reads the tuples itself
+            if staged is not None:
+                eng.feed_items(staged)
             else:
                 eng.feed_records(records)
             end_frame = eng.last_frame if eng.frames else None

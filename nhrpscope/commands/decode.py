@@ -53,7 +53,10 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
             if source.stageable():
                 # a big file: a second process reads and classifies it, and hands
                 # on only the frames to decode
-                records = source.staged(key_files, esp_specs, skip=skip)
+                from nhrpscope.cli import capture_keys_used
+
+                records = source.staged(key_files, esp_specs, skip=skip,
+                                        capture_keys=capture_keys_used())
             else:
                 source.close()
                 source = None
@@ -96,8 +99,7 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
                         out.write(line + "\n")
             out.flush()
         if source is not None:
-            getattr(records, "close", lambda: None)()  # -c N: the reading process stops too
-            source.close()
+            source.close()  # with -c N, the reading process stops too
         for w in (source.warnings if source is not None else reader.warnings) + decoder.finish():
             click.echo(f"nhrpscope: warning: {w}", err=True)
         for where in store.from_capture:

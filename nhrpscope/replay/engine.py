@@ -344,9 +344,14 @@ class Engine:
         due = self._due()
         try:
             for it in items:
-                t = it[1]
+                n = len(it)
+                if n == 5:
+                    last, t, wl, rk, idst = it
+                elif n == 9:
+                    last, t, wl, rk, idst, ek, seq, _, _ = it
+                else:
+                    last, t = it[0], it[1]
                 frames += 1
-                last = it[0]
                 if unset:
                     self.first = t
                     unset = False
@@ -356,35 +361,29 @@ class Engine:
                         self.frames, self.now, self.last_frame = frames, now, last
                         self._advance(t)
                         due = self._due()
-                n = len(it)
                 if n == 9:
                     # ESP: _esp_item's hot path, inline (the next sequence number on a
                     # known SA), then its GRE data packet below
-                    hot = esp_hot.get(it[5])
-                    rk = it[3]
-                    if hot is None or it[6] != hot[0].top + 1 or (rk is None and hot[1] is None):
+                    hot = esp_hot.get(ek)
+                    if hot is None or seq != hot[0].top + 1 or (rk is None and hot[1] is None):
                         self.frames, self.now, self.last_frame = frames, now, last
                         esp_item(*it)
                         continue
                     st = hot[0]
                     sa = st.rec
-                    wl = it[2]
                     sa.packets += 1
                     sa.bytes += wl
                     sa.last = t
                     sa.frames[1] = last
                     st.bits = ((st.bits << 1) | 1) & _REPLAY_MASK
-                    st.top = it[6]
+                    st.top = seq
                     if rk is None:
                         sa.undecrypted += 1
                         sa.no_key += 1
                         hot[1].add_frames((last,))
                         continue
                     sa.decrypted += 1
-                elif n == 5:
-                    rk = it[3]
-                    wl = it[2]
-                else:
+                elif n != 5:
                     self.frames, self.now, self.last_frame = frames, now, last
                     number, t, lt, data, wl, comment = it
                     walk(decode(lt, data, frame=number, time=t, wire_len=wl, comment=comment))
@@ -403,11 +402,11 @@ class Engine:
                     if sc is not None:
                         sc.direct_packets += 1
                         sc.direct_bytes += wl
-                    elif pr.watch is not None and it[4] is not None:
-                        via_hub(pr.watch, it[4], pr.dst, t)
+                    elif pr.watch is not None and idst is not None:
+                        via_hub(pr.watch, idst, pr.dst, t)
                     continue
                 self.frames, self.now, self.last_frame = frames, now, last
-                gre_count(last, t, wl, rk, it[4])
+                gre_count(last, t, wl, rk, idst)
         finally:
             self.frames, self.now, self.last_frame = frames, now, last
 

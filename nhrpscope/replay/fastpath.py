@@ -54,16 +54,19 @@ _IKE_PORTS = frozenset({500, 4500})
 _OUTER = struct.Struct("!12xHBxH2xHxB10xI")
 _INNER = struct.Struct("!B5xHxB6xII")
 _GRE_IPV4, _GRE_KEY_IPV4 = 0x00000800, 0x20000800
+_U32 = struct.Struct("!I").unpack_from
 
 
-def gre_check(g: bytes, p: int, end: int) -> tuple[bytes, int | None] | None:
+def gre_check(g: bytes, p: int, end: int, known: int | None = None
+              ) -> tuple[bytes, int | None] | None:
     """A GRE data packet at ``g[p:end]`` that is only counted: (its first 4
     bytes and its key, the inner IPv4 destination or None for IPv6), else
     None. With the outer addresses in front, the first value is what the
-    engine keys its per-pair counters by."""
-    if end > len(g):
-        end = len(g)
-    if end < p + 4:
+    engine keys its per-pair counters by. ``known``: where the bytes that
+    can be looked at end, when before ``end`` (a GRE packet decrypted only
+    in part): a test that would need more is left to the full decode."""
+    lim = end if known is None or known > end else known
+    if lim < p + 4:
         return None
     fl = g[p]
     if fl & 0x40 or g[p + 1] & 7:  # routing, or GRE v1
@@ -79,34 +82,36 @@ def gre_check(g: bytes, p: int, end: int) -> tuple[bytes, int | None] | None:
     if fl & 0x10:
         q += 4
     if ptype == 0x0800:
-        if end < q + 20:
+        if lim < q + 20:
             return None
         v = g[q]
         ihl = (v & 15) * 4
-        if v >> 4 != 4 or ihl < 20 or q + ihl > end or g[q + 6] & 0x3F or g[q + 7]:
+        if v >> 4 != 4 or ihl < 20 or q + ihl > lim or g[q + 6] & 0x3F or g[q + 7]:
             return None
         ip = g[q + 9]
         if ip in _NOT_DATA:
             return None
         x = q + ihl
         if ip == 17:
-            if end >= x + 4 and (((g[x] << 8) | g[x + 1]) in _IKE_PORTS
-                                 or ((g[x + 2] << 8) | g[x + 3]) in _IKE_PORTS):
-                return None
+            if end >= x + 4:  # (a UDP header cut short is no UDP layer: nothing to look at)
+                if lim < x + 4 or ((g[x] << 8) | g[x + 1]) in _IKE_PORTS \
+                        or ((g[x + 2] << 8) | g[x + 3]) in _IKE_PORTS:
+                    return None
         elif ip == 1:
-            if end < x + 2 or (g[x] == 3 and g[x + 1] == 4):
+            if lim < x + 2 or (g[x] == 3 and g[x + 1] == 4):
                 return None
         return kb, int.from_bytes(g[q + 16:q + 20], "big")
-    if end < q + 40 or g[q] >> 4 != 6:
+    if lim < q + 40 or g[q] >> 4 != 6:
         return None
     nh = g[q + 6]
     x = q + 40
     if nh == 17:
-        if end >= x + 4 and (((g[x] << 8) | g[x + 1]) in _IKE_PORTS
-                             or ((g[x + 2] << 8) | g[x + 3]) in _IKE_PORTS):
-            return None
+        if end >= x + 4:
+            if lim < x + 4 or ((g[x] << 8) | g[x + 1]) in _IKE_PORTS \
+                    or ((g[x + 2] << 8) | g[x + 3]) in _IKE_PORTS:
+                return None
     elif nh == 58:
-        if end < x + 1 or g[x] == 2:
+        if lim < x + 1 or g[x] == 2:
             return None
     elif nh != 6:
         return None
@@ -231,35 +236,38 @@ class Classifier:
                 sa = self.sa_lookup(int.from_bytes(b[q:q + 4], "big"), _addr(b[off + 12:off + 16]),
                                     _addr(b[off + 16:off + 20]))
             es = self._esp[ek] = _EspSa(sa, dbv)
-        seq = int.from_bytes(b[q + 4:q + 8], "big")
+        seq = _U32(b, q + 4)[0]
         if es.sa is None:
             return number, t, wl, None, None, ek, seq, sport, dport
         peek = es.peek
         if ipend < 0 or peek is None or not es.ready:
             es.ready = ipend >= 0
             return None
-        r = peek.peek(b, q, ipend)
+        r = peek.peek_at(b, q, ipend)
         if r is None:
             return None
-        g, glen = r
+        g, o, glen, known = r  # the GRE packet starts at g[o]; known: its bytes there
+        if known > glen:
+            known = glen
         # the GRE packet inside: the common layouts first, as in classify
-        w = g[:4]
+        w = g[o:o + 4]
         x = 4 if w == b"\0\0\x08\0" else 8 if w == b"\x20\0\x08\0" else 0
-        if x and x + 24 <= glen and len(g) >= x + 24:
-            ivihl, ifrag, iproto, idst, l4 = _INNER.unpack_from(g, x)
-            if ivihl == 0x45 and not ifrag & 0x3FFF and iproto not in _NOT_DATA and not (
-                    (iproto == 17 and ((l4 >> 16) in _IKE_PORTS or (l4 & 0xFFFF) in _IKE_PORTS))
-                    or (iproto == 1 and l4 >> 16 == 0x0304)):
-                g = (g[:x], idst)
-            else:
+        if x and x + 24 <= known:
+            ivihl, ifrag, iproto, idst, l4 = _INNER.unpack_from(g, o + x)
+            if ivihl != 0x45 or ifrag & 0x3FFF or iproto in _NOT_DATA or (
+                    iproto == 17 and ((l4 >> 16) in _IKE_PORTS or (l4 & 0xFFFF) in _IKE_PORTS)) or (
+                    iproto == 1 and l4 >> 16 == 0x0304):
                 return None
+            rk = ek[:8] + g[o:o + x]  # the outer addresses, the GRE header's first 4 bytes, its key
         else:
-            g = gre_check(g, 0, glen)
-            if g is None:
+            found = gre_check(g, o, o + glen, o + known)
+            if found is None:
                 return None
+            rk = ek[:8] + found[0]
+            idst = found[1]
         if self.verify_all and not peek.verify(b, q, ipend):
             return None
-        return number, t, wl, b[off + 12:off + 20] + g[0], g[1], ek, seq, sport, dport
+        return number, t, wl, rk, idst, ek, seq, sport, dport
 
 
 def _addr(b: bytes) -> str:
@@ -273,11 +281,14 @@ _BATCH = 1024
 
 def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool = True,
           dedup_window: float = 1.0, reorder_window: float = 0.5, reorder_max: int = 4096,
-          verify_all: bool = False, skip: tuple[int, ...] = ()) -> Iterator[list]:
+          verify_all: bool = False, skip: tuple[int, ...] = (), capture_keys: bool = True
+          ) -> Iterator[list]:
     """Batches of what ``CaptureSource.staged`` replays: per frame the
     classification or the frame itself. With ``skip`` (for ``decode
     --only``), frames only: the first, and those not classified as one of
-    the kinds in ``skip`` (by length), each as it was read. Alone in their batch:
+    the kinds in ``skip`` (by length), each as it was read. ``capture_keys``
+    False: keys in the capture are passed on but not used here (the replay
+    ignores them too: --no-capture-keys). Alone in their batch:
     ``("secrets", type, data, where)`` where the capture carries keys (before
     the frames read after them), and last ``("end", stats)`` or ``("error",
     message)``."""
@@ -313,6 +324,8 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
         from nhrpscope.keys import parse_dsb
 
         pending.append(("secrets", stype, bytes(data), where))
+        if not capture_keys:
+            return
         try:
             for sa in parse_dsb(stype, data, where):
                 keys().add(sa)
@@ -368,7 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     for batch in stage(args["path"], args["keys"], args["specs"], dedup=args["dedup"],
                        dedup_window=args["dedup_window"], reorder_window=args["window"],
                        reorder_max=args["max"], verify_all=args["verify_all"],
-                       skip=tuple(args.get("skip", ()))):
+                       skip=tuple(args.get("skip", ())), capture_keys=args.get("capture_keys", True)):
         data = marshal.dumps(batch)
         out.write(len(data).to_bytes(8, "little"))
         out.write(data)

@@ -26,7 +26,9 @@ import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
+from typing import Any
 
 from nhrpscope.capture import CaptureError, CaptureReader, Record
 
@@ -129,6 +131,16 @@ def _reordered(frames: Iterable, window: float, max_frames: int, when: Callable)
     yield from buf
 
 
+def _stop(proc: Any, err: Any, done: bool) -> None:
+    """End the reading process (killed unless it finished) and its files."""
+    if not done and proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+    err.close()
+
+
 def _widen_pipe(fd: int) -> None:
     """Let the reading process run ahead by up to a megabyte (Linux pipes
     hold 64 KiB by default: the two processes would take turns)."""
@@ -161,6 +173,8 @@ class CaptureSource:
         self.first: float | None = None
         self.last: float | None = None
         self._staged_warnings: list[str] = []
+        self._stage: Any = None
+        self._proc: Any = None
 
     @property
     def names(self) -> list[str]:
@@ -171,6 +185,12 @@ class CaptureSource:
         return [w for r in self.readers for w in r.warnings] + self._staged_warnings
 
     def close(self) -> None:
+        if self._stage is not None:
+            self._stage.close()
+            self._stage = None
+        if self._proc is not None:
+            _stop(*self._proc, False)  # the reading process, if still there, is stopped
+            self._proc = None
         for r in self.readers:
             r.close()
 
@@ -200,7 +220,16 @@ class CaptureSource:
         return self.paths[0] != "-" and stat.S_ISREG(st.st_mode) and st.st_size >= self.STAGE_MIN_BYTES
 
     def staged(self, key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,
-               verify_all: bool = False, skip: tuple[int, ...] = ()) -> Iterator[tuple]:
+               verify_all: bool = False, skip: tuple[int, ...] = (),
+               capture_keys: bool = True) -> Iterator[tuple]:
+        """``staged_batches`` one item at a time (chained in C: no Python
+        frame resumed per item). ``close()`` stops the reading process."""
+        return chain.from_iterable(self.staged_batches(
+            key_files, esp_specs, verify_all=verify_all, skip=skip, capture_keys=capture_keys))
+
+    def staged_batches(self, key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,
+                       verify_all: bool = False, skip: tuple[int, ...] = (),
+                       capture_keys: bool = True) -> Iterator[list[tuple]]:
         """What ``fastpath.Classifier`` makes of the frames (for
         ``Engine.feed_items``), made by a second process that reads,
         reorders, de-duplicates and classifies the file (``python -m
@@ -208,9 +237,12 @@ class CaptureSource:
         share the work. Counters, warnings and the keys the capture carries
         (``on_secrets``, in order) come back as if the file were read here.
         With ``skip``, the frames themselves, less those classified as one
-        of those kinds (``fastpath.stage``)."""
+        of those kinds (``fastpath.stage``). ``capture_keys`` False: the keys
+        the capture carries are not used (--no-capture-keys).
+
+        The process starts now (its start-up overlaps whatever the caller
+        does before reading); ``close()`` stops it."""
         import json
-        import marshal
         import subprocess
         import sys
         import tempfile
@@ -220,50 +252,57 @@ class CaptureSource:
         args = json.dumps({"path": self.paths[0], "keys": list(key_files), "specs": list(esp_specs),
                            "dedup": self.dedup, "dedup_window": self.dedup_window,
                            "window": self.reorder_window, "max": self.reorder_max,
-                           "verify_all": verify_all, "skip": list(skip)})
+                           "verify_all": verify_all, "skip": list(skip),
+                           "capture_keys": capture_keys})
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(nhrpscope.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH")) if x)
+        err = tempfile.TemporaryFile()
+        proc = subprocess.Popen([sys.executable, "-m", "nhrpscope.replay.fastpath", args],
+                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        assert proc.stdout is not None
+        _widen_pipe(proc.stdout.fileno())
+        self._proc = (proc, err)
+        self._stage = self._staged(proc, err)
+        return self._stage
+
+    def _staged(self, proc: Any, err: Any) -> Iterator[list[tuple]]:
+        import marshal
+
         on_secrets = self.readers[0].on_secrets
-        with tempfile.TemporaryFile() as err, subprocess.Popen(
-                [sys.executable, "-m", "nhrpscope.replay.fastpath", args], stdout=subprocess.PIPE,
-                stderr=err, stdin=subprocess.DEVNULL, env=env) as proc:
-            out = proc.stdout
-            assert out is not None
-            _widen_pipe(out.fileno())
-            loads = marshal.loads
-            done = False
-            try:
-                while True:
-                    head = out.read(8)
-                    if len(head) < 8:
-                        break
-                    batch = loads(out.read(int.from_bytes(head, "little")))
-                    if len(batch) == 1 and len(batch[0]) in (2, 4):
-                        x = batch[0]
-                        if x[0] == "secrets":
-                            if on_secrets is not None:
-                                on_secrets(x[1], x[2], x[3])
-                            continue
-                        if x[0] == "error":
-                            raise CaptureError(x[1])
-                        stats = x[1]
-                        self.frames, self.read = stats["frames"], stats["read"]
-                        self.duplicates, self.first, self.last = (stats["duplicates"], stats["first"],
-                                                                  stats["last"])
-                        self._staged_warnings = list(stats["warnings"])
-                        done = True
-                        break
-                    yield from batch
-            finally:
-                if not done:
-                    proc.kill()
-            proc.wait()
+        out = proc.stdout
+        loads = marshal.loads
+        done = False
+        try:
+            while True:
+                head = out.read(8)
+                if len(head) < 8:
+                    break
+                batch = loads(out.read(int.from_bytes(head, "little")))
+                if len(batch) == 1 and len(batch[0]) in (2, 4):
+                    x = batch[0]
+                    if x[0] == "secrets":
+                        if on_secrets is not None:
+                            on_secrets(x[1], x[2], x[3])
+                        continue
+                    if x[0] == "error":
+                        raise CaptureError(x[1])
+                    stats = x[1]
+                    self.frames, self.read = stats["frames"], stats["read"]
+                    self.duplicates, self.first, self.last = (stats["duplicates"], stats["first"],
+                                                              stats["last"])
+                    self._staged_warnings = list(stats["warnings"])
+                    done = True
+                    break
+                yield batch
             if not done:
+                proc.wait()
                 err.seek(0)
                 tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
                 raise RuntimeError(f"the reading process stopped (exit {proc.returncode})"
                                    + (f": {tail[0]}" if tail else ""))
+        finally:
+            _stop(proc, err, done)
 
     def records(self) -> Iterator[Record]:
         """The frames, merged, reordered and de-duplicated, as tuples
