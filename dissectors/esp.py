@@ -550,6 +550,9 @@ def encode_esp(sa: SecurityAssociation, seq: int, payload: bytes, next_header: i
 
 # RFC 4303's default padding, by length.
 _PADS = tuple(bytes(range(1, n + 1)) for n in range(256))
+# Plaintext bytes EspPeek opens from the start (a multiple of every block
+# size): GRE with a key, an IPv4 header and 4 bytes of what it carries.
+_HEAD = 32
 
 
 class EspPeek:
@@ -573,12 +576,10 @@ class EspPeek:
     ``decode_esp`` does (for HMACs; False when the full path must decide).
     """
 
-    # Plaintext bytes wanted from the start (a multiple of every block size):
-    # GRE with a key, an IPv4 header and 4 bytes of what it carries.
-    HEAD = 32
+    HEAD = _HEAD
 
     __slots__ = ("sa", "kind", "blk", "iv_len", "icv_len", "_dec", "_ecb", "_salt", "_ctr0",
-                 "_implicit", "_inner", "_outer", "_verifies", "_hmac")
+                 "_implicit", "_inner", "_outer", "_verifies", "_hmac", "_skip")
 
     def __init__(self, sa: SecurityAssociation) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -590,6 +591,7 @@ class EspPeek:
         self.kind = enc.kind
         self.blk = max(enc.block, 1)
         self.iv_len = enc.iv_len
+        self._skip = 8 + enc.iv_len  # SPI, sequence number, IV
         self.icv_len = sa.icv_len or 0
         self._dec = self._ecb = None
         self._salt = b""
@@ -644,11 +646,11 @@ class EspPeek:
         """``peek`` without copying: (a buffer, where the plaintext starts in
         it, the GRE packet's length, how many plaintext bytes from there are
         known: past them the buffer holds other things)."""
-        start = q + 8 + self.iv_len
+        start = q + self._skip
         end = e - self.icv_len
         n = end - start  # ciphertext bytes
         blk = self.blk
-        head_len = self.HEAD
+        head_len = _HEAD
         dec = self._dec
         if dec is not None:  # CBC: [IV or chaining block, C1, C2 ...] -> [junk, P1, P2 ...]
             if n < blk or n % blk:
@@ -698,7 +700,7 @@ class EspPeek:
         b0, b1 = buf[off], buf[off + 1]
         if b0 & 0x4F or b1 & 0xF8 or ((buf[off + 2] << 8) | buf[off + 3]) not in GRE_KNOWN_PROTOCOLS:
             return None
-        if inner < 4 + 4 * (bool(b0 & 0x80) + bool(b0 & 0x20) + bool(b0 & 0x10)):
+        if inner < 4 + 4 * ((b0 >> 7) + ((b0 >> 5) & 1) + ((b0 >> 4) & 1)):
             return None
         return buf, off, inner, known
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dissectors.esp import EspPeek, SecurityAssociation, decode_esp, encode_esp
 from dissectors.frame import FrameDecoder
@@ -455,3 +457,39 @@ def test_no_reading_process_for_small_or_piped_input(tmp_path):
 def test_parse_tcpdump_spec_key_is_usable_by_the_fast_path():
     [sa] = parse_tcpdump_spec("0x1234@198.51.100.1 aes128-cbc-hmac96:0x" + "11" * 16)
     assert EspPeek.for_sa(sa) is not None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.lists(st.integers(0, 40), max_size=12), max_size=12),
+       st.sampled_from([0.0, 0.5, 1.0, 3.0]), st.sampled_from([0, 1, 3, 4096]))
+def test_in_order_by_the_list_is_the_per_frame_buffer(chunks, window, max_frames):
+    """``_in_order`` takes a list in order whole; what leaves, and in what
+    order, is what the one-frame-at-a-time buffer (``_reordered``) gives."""
+    from itertools import chain
+
+    from nhrpscope.replay.source import _in_order, _reordered
+
+    n = iter(range(10**6))
+    batches = [[(next(n), t / 10) for t in c] for c in chunks]
+    want = list(_reordered(chain.from_iterable(batches), window, max_frames, lambda r: r[1]))
+    got = list(chain.from_iterable(_in_order(batches, window, max_frames)))
+    assert got == want
+
+
+def test_record_batches_equal_records_with_the_same_counters(tmp_path, monkeypatch):
+    import nhrpscope.capture as cap
+
+    base = 1_700_000_000.0
+    rng = random.Random(5)
+    pkts = [MAC + encode_ipv4(S1, HUB, 47, encode_gre(PT_IPV4, _inner("udp")), ident=i % 50)
+            for i in range(300)]  # ident repeats: duplicates within the window and not
+    frames = [(base + i * 0.01 + rng.uniform(-0.3, 0.3), p)  # many a time inversion
+              for i, p in enumerate(pkts)]
+    p = _write(tmp_path / "r.pcap", frames)
+    monkeypatch.setattr(cap, "CHUNK", 4000)  # many chunks
+    with CaptureSource([str(p)]) as a, CaptureSource([str(p)]) as b:
+        one = list(a.records())
+        many = [r for batch in b.record_batches() for r in batch]
+        assert one == many and len(one) < 300
+        assert (a.frames, a.read, a.duplicates, a.first, a.last) == \
+               (b.frames, b.read, b.duplicates, b.first, b.last)

@@ -18,6 +18,7 @@ show it.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import ipaddress
 import socket
@@ -342,6 +343,10 @@ class Engine:
         unset = self.first is None
         gen = self.gen
         due = self._due()
+        # A million short-lived tuples go by, none in a cycle: the cyclic collector,
+        # paused meanwhile, would only walk them (and the records kept) again and again.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             for it in items:
                 n = len(it)
@@ -409,6 +414,8 @@ class Engine:
                 gre_count(last, t, wl, rk, idst)
         finally:
             self.frames, self.now, self.last_frame = frames, now, last
+            if collecting:
+                gc.enable()
 
     def _due(self) -> float:
         """When the next request timeout or binding expiry falls due."""

@@ -337,20 +337,21 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
         with CaptureSource([path], on_secrets=on_secrets, dedup=dedup, dedup_window=dedup_window,
                            reorder_window=reorder_window, reorder_max=reorder_max) as src:
             first = True
-            for rec in src.records():
-                if pending:  # keys read before this frame: the replay learns them first
+            for recs in src.record_batches():
+                if pending:  # keys read before these frames: the replay learns them first
                     yield batch
                     for x in pending:
                         yield [x]
                     batch = []
                     pending.clear()
-                m = classify(rec)
                 if skip:
-                    if m is not None and len(m) in skip and not first:
-                        continue
-                    first = False
-                    m = None
-                batch.append(rec if m is None else m)
+                    for rec in recs:
+                        m = classify(rec)
+                        if m is None or len(m) not in skip or first:
+                            batch.append(rec)
+                            first = False
+                else:
+                    batch += [rec if (m := classify(rec)) is None else m for rec in recs]
                 if len(batch) >= _BATCH:
                     yield batch
                     batch = []

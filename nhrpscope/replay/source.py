@@ -1,8 +1,8 @@
 """Frames in time order from one or more captures.
 
-- Each capture passes through a bounded reorder buffer (a heap holding at
-  most ``reorder_max`` frames or ``reorder_window`` seconds), which absorbs
-  the small time inversions of multi-interface captures.
+- Each capture passes through a bounded reorder buffer (in time order,
+  holding at most ``reorder_max`` frames or ``reorder_window`` seconds),
+  which absorbs the small time inversions of multi-interface captures.
 - Several captures are merged by time (a heap over their streams).
 - The same packet seen twice (SPAN duplicates, two taps on one path) counts
   once: the key is the IP packet with TTL / hop limit and header checksum
@@ -13,7 +13,9 @@
 
 ``records()`` hands the frames on as plain tuples (number, time, linktype,
 data, wire_len, comment), with no object made per frame: what the replay's
-hot loop (``Engine.feed_records``) reads. Iterating gives ``Item``s.
+hot loop (``Engine.feed_records``) reads; ``record_batches()`` the same a
+chunk of the file at a time, ordered and de-duplicated by list operations
+(the reading process's loop). Iterating gives ``Item``s.
 
 Memory: the reorder heaps and the duplicate window, both bounded.
 """
@@ -23,10 +25,11 @@ from __future__ import annotations
 import heapq
 import os
 import stat
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
@@ -105,11 +108,8 @@ def _tagged(records: Iterable[tuple], i: int) -> Iterator[tuple]:
 
 
 def _reordered(frames: Iterable, window: float, max_frames: int, when: Callable) -> Iterator:
-    """The frames of one capture, small time inversions put right.
-
-    A deque in time order: frames in order (nearly all) are appended, a late
-    one is inserted at its place; the oldest leave once ``window`` seconds or
-    ``max_frames`` frames are behind the newest. ``when(frame)`` is its time."""
+    """The frames of one capture (for merging), small time inversions put
+    right as ``_in_order`` does; ``when(frame)`` is its time."""
     if window <= 0 and max_frames <= 0:
         yield from frames
         return
@@ -129,6 +129,50 @@ def _reordered(frames: Iterable, window: float, max_frames: int, when: Callable)
         while buf and (len(buf) > max_frames or t - when(buf[0]) > window):
             yield popleft()
     yield from buf
+
+
+def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int
+              ) -> Iterator[list[tuple]]:
+    """The records of one capture, a list at a time, small time inversions
+    put right. A buffer in time order: a record in order (nearly all) is
+    appended, a late one inserted at its place; the oldest leave once
+    ``window`` seconds or ``max_frames`` records are behind the one just
+    taken in. A list of records already in order is taken in whole, by
+    list operations in C: what leaves is the same as one record at a time
+    (time and length only grow)."""
+    if window <= 0 and max_frames <= 0:
+        yield from batches
+        return
+    pend: list[tuple] = []  # the buffer, in time order ...
+    pend_t: list[float] = []  # ... and its times
+    last = float("-inf")
+    for batch in batches:
+        times = [r[1] for r in batch]
+        if not times:
+            continue
+        gone = 0  # pend[:gone] has left the buffer
+        if len(times) > 1 and times[0] >= last and times == sorted(times):
+            pend += batch
+            pend_t += times
+            last = t = times[-1]
+            gone = max(bisect_left(pend_t, t - window), len(pend) - max_frames, 0)
+        else:
+            for r, t in zip(batch, times, strict=True):
+                if t < last:
+                    i = bisect_right(pend_t, t, gone)
+                    pend.insert(i, r)
+                    pend_t.insert(i, t)
+                else:
+                    pend.append(r)
+                    pend_t.append(t)
+                    last = t
+                gone = max(bisect_left(pend_t, t - window, gone), len(pend) - max_frames, gone)
+        if gone:
+            out = pend[:gone]
+            del pend[:gone], pend_t[:gone]
+            yield out
+    if pend:
+        yield pend
 
 
 def _stop(proc: Any, err: Any, done: bool) -> None:
@@ -306,56 +350,43 @@ class CaptureSource:
 
     def records(self) -> Iterator[Record]:
         """The frames, merged, reordered and de-duplicated, as tuples
-        (number, time, linktype, data, wire_len, comment)."""
+        (number, time, linktype, data, wire_len, comment). Admitted one at
+        a time, so the counters are exact wherever the caller stops."""
         admit = self._admitter()
-        window, max_frames = self.reorder_window, self.reorder_max
-        if len(self.readers) > 1:
-            when = itemgetter(1)
-            streams = [_reordered(_tagged(r.records(), i), window, max_frames, when)
-                       for i, r in enumerate(self.readers)]
-            for rec in heapq.merge(*streams, key=when):
-                out = admit(rec)
-                if out is not None:
-                    yield out
-            return
-        # One capture: the reader's tuples themselves, a chunk's list at a
-        # time, put in order by a deque (see _reordered) in the same loop.
-        batches = self.readers[0].batches()
-        if window <= 0 and max_frames <= 0:
-            for batch in batches:
-                for rec in batch:
-                    out = admit(rec)
-                    if out is not None:
-                        yield out
-            return
-        buf: deque = deque()
-        append, popleft = buf.append, buf.popleft
-        last = float("-inf")
-        for batch in batches:
+        for batch in self._ordered():
             for rec in batch:
-                t = rec[1]
-                if t < last:
-                    i = len(buf) - 1
-                    while i > 0 and buf[i - 1][1] > t:
-                        i -= 1
-                    buf.insert(i, rec)
-                else:
-                    append(rec)
-                    last = t
-                while buf and (len(buf) > max_frames or t - buf[0][1] > window):
-                    out = admit(popleft())
-                    if out is not None:
-                        yield out
-        while buf:
-            out = admit(popleft())
-            if out is not None:
+                if out := admit((rec,)):
+                    yield out[0]
+
+    def record_batches(self) -> Iterator[list[Record]]:
+        """``records()`` a list at a time (the counters cover each list
+        handed out): for the reading process's loop."""
+        admit = self._admitter()
+        for batch in self._ordered():
+            if out := admit(batch):
                 yield out
 
-    def _admitter(self) -> Callable[[tuple], Record | None]:
-        """A function taking each frame in order: the frame to hand on (renumbered
-        when captures are merged; written out with ``writer``), or None for a
-        duplicate. It keeps ``read``, ``frames``, ``duplicates``, ``first`` and
-        ``last`` current."""
+    def _ordered(self) -> Iterator[list[tuple]]:
+        """The frames in time order, before admission: one capture's chunks
+        as read (see ``_in_order``); merged captures a few hundred at a
+        time (one at a time with no reorder window: --follow)."""
+        window, max_frames = self.reorder_window, self.reorder_max
+        if len(self.readers) == 1:
+            yield from _in_order(self.readers[0].batches(), window, max_frames)
+            return
+        when = itemgetter(1)
+        streams = [_reordered(_tagged(r.records(), i), window, max_frames, when)
+                   for i, r in enumerate(self.readers)]
+        merged = heapq.merge(*streams, key=when)
+        size = 1 if window <= 0 and max_frames <= 0 else 256
+        while batch := list(islice(merged, size)):
+            yield batch
+
+    def _admitter(self) -> Callable[[Any], list[Record]]:
+        """A function taking frames in order, a list at a time: those to
+        hand on (renumbered when captures are merged; written out with
+        ``writer``), less duplicates. It keeps ``read``, ``frames``,
+        ``duplicates``, ``first`` and ``last`` current."""
         renumber = len(self.readers) > 1
         # Duplicates: the last time each packet was seen. A sighting counts
         # while it lies within ``window`` of the frame at hand and of the
@@ -363,48 +394,62 @@ class CaptureSource:
         # with the newest frame forgets them); the dict is swept of those
         # once it has doubled, not frame by frame.
         seen: dict[tuple, float] = {}
-        state = [float("-inf"), 2048]  # newest time, size that triggers a sweep
+        sweep = 2048  # the size that triggers a sweep
+        newest = float("-inf")
         window = self.dedup_window
         dedup = self.dedup
         writer = self.writer
         names = [os.path.basename(n) for n in self.names]
 
-        def admit(rec: tuple) -> Record | None:
-            nonlocal seen
-            self.read += 1
-            t = rec[1]
-            if dedup:
-                b = rec[3]
-                if rec[2] == 1 and len(b) >= 34 and b[12] == 8 and b[13] == 0 and b[14] >> 4 == 4:
-                    k: tuple | None = (hash(b[26:]), b[14:22], b[23])  # dedup_key, inline
-                else:
-                    k = dedup_key(rec[2], b)
-                if k is not None:
-                    newest = state[0]
-                    if t > newest:
-                        newest = state[0] = t
-                    prev = seen.get(k)
-                    if prev is not None and abs(t - prev) <= window and newest - prev <= window:
-                        self.duplicates += 1
-                        return None
-                    seen[k] = t
-                    if len(seen) > state[1]:
-                        seen = {k_: v for k_, v in seen.items() if newest - v <= window}
-                        state[1] = max(2048, 2 * len(seen))
-            self.frames += 1
-            if self.first is None or t < self.first:
-                self.first = t
-            if self.last is None or t > self.last:
-                self.last = t
-            note = rec[5]
-            if renumber:
-                number, _, lt, data, wl, comment, i = rec
-                rec = (self.frames, t, lt, data, wl, comment)
-                note = f"{names[i]} frame {number}"
-                if comment:
-                    note = f"{comment}; {note}"
-            if writer is not None:
-                writer.write(t, rec[3], rec[2], rec[4], note)
-            return rec
+        def admit(batch: list[tuple] | tuple[tuple, ...]) -> list[Record]:
+            nonlocal seen, sweep, newest
+            self.read += len(batch)
+            out: list[Record] = []
+            append = out.append
+            get = seen.get
+            for rec in batch:
+                t = rec[1]
+                if dedup:
+                    b = rec[3]
+                    if rec[2] == 1 and len(b) >= 34 and b[12] == 8 and b[13] == 0 \
+                            and b[14] >> 4 == 4:
+                        k: tuple | None = (hash(b[26:]), b[14:22], b[23])  # dedup_key, inline
+                    else:
+                        k = dedup_key(rec[2], b)
+                    if k is not None:
+                        if t > newest:
+                            newest = t
+                        prev = get(k)
+                        if prev is not None and abs(t - prev) <= window and newest - prev <= window:
+                            self.duplicates += 1
+                            continue
+                        seen[k] = t
+                        if len(seen) > sweep:
+                            seen = {k_: v for k_, v in seen.items() if newest - v <= window}
+                            get = seen.get
+                            sweep = max(2048, 2 * len(seen))
+                if renumber:
+                    number, _, lt, data, wl, comment, i = rec
+                    rec = (self.frames + len(out) + 1, t, lt, data, wl, comment)
+                    note = f"{names[i]} frame {number}"
+                    if comment:
+                        note = f"{comment}; {note}"
+                    if writer is not None:
+                        writer.write(t, data, lt, wl, note)
+                elif writer is not None:
+                    writer.write(t, rec[3], rec[2], rec[4], rec[5])
+                append(rec)
+            if out:
+                self.frames += len(out)
+                lo = min(out, key=_time)[1]
+                hi = max(out, key=_time)[1]
+                if self.first is None or lo < self.first:
+                    self.first = lo
+                if self.last is None or hi > self.last:
+                    self.last = hi
+            return out
 
         return admit
+
+
+_time = itemgetter(1)
