@@ -798,3 +798,54 @@ def test_builders_reject_misuse():
         make_unknown_extension(3)
     with pytest.raises(ValueError):
         make_packet(1, src_nbma="01", src_proto="2.2.2.2")  # afn not inferable
+
+
+# --------------------------------------------------------------------- the decode memo
+
+
+def _with_request_id(wire: bytes, rid: int) -> bytes:
+    """The same packet with another request id and its checksum made right."""
+    b = bytearray(wire)
+    b[24:28] = rid.to_bytes(4, "big")
+    b[12:14] = b"\0\0"
+    size = struct.unpack_from("!H", b, 10)[0]
+    b[12:14] = internet_checksum(bytes(b[:size])).to_bytes(2, "big")
+    return bytes(b)
+
+
+@FAST
+@given(st.one_of(mutated(), packets.map(encode_nhrp)), st.integers(0, 0xFFFFFFFF))
+def test_memo_gives_what_a_fresh_decode_gives(wire, rid):
+    """A packet like one decoded before but for its request id (and so its
+    checksum) comes from the memo: the same record and problems as decoding
+    it afresh."""
+    from dissectors import nhrp as mod
+
+    decode_nhrp(wire)  # remembered, if its checksum is right
+    again = _with_request_id(wire, rid) if len(wire) >= 28 else wire
+    got = decode_nhrp(again)
+    want = mod._decode(again, 0)
+    assert got.record == want.record
+    assert got.problems == want.problems and got.payload_offset == want.payload_offset
+    if got.record is not None and len(wire) >= 28 and wire[17] not in (6, 8):
+        assert got.record.request_id in (rid, None)
+
+
+def test_a_repeated_registration_comes_from_the_memo(monkeypatch):
+    from dissectors import nhrp as mod
+
+    wire = encode_nhrp(_registration(request_id=7))
+    first = decode_nhrp(wire)
+
+    def no_decode(buf: bytes, depth: int):  # noqa: ARG001
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(mod, "_decode", no_decode)
+    again = decode_nhrp(_with_request_id(wire, 8))
+    assert again.record == dataclasses.replace(first.record, request_id=8,
+                                               checksum=again.record.checksum)
+    assert again.record.checksum_ok and again.record.checksum != first.record.checksum
+    bad = bytearray(_with_request_id(wire, 9))
+    bad[13] ^= 1  # a wrong checksum is never answered from the memo
+    with pytest.raises(AssertionError, match="decoded again"):
+        decode_nhrp(bytes(bad))

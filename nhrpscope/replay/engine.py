@@ -24,6 +24,7 @@ import ipaddress
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -181,6 +182,7 @@ def _norm_prefix(addr: str | None, plen: int | None) -> int:
     return plen
 
 
+@lru_cache(maxsize=8192)  # the same few thousand prefixes, registered again and again
 def _network(addr: str, plen: int) -> str:
     try:
         return str(ipaddress.ip_network(f"{addr}/{plen}", strict=False).network_address)
