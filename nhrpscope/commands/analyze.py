@@ -172,7 +172,7 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
             if staged is not None:
                 eng.feed_items(staged)
             else:
-                eng.feed_records(records)
+                eng.feed_batches(src.record_batches())
             end_frame = eng.last_frame if eng.frames else None
             records = iter(())
         for rec in records:

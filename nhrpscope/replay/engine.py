@@ -25,7 +25,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from dissectors.frame import FrameDecoder, Packet
@@ -324,6 +324,15 @@ class Engine:
             return
         classify = self.classifier.classify
         self.feed_items(rec if (m := classify(rec)) is None else m for rec in records)
+
+    def feed_batches(self, batches: Iterable[list[tuple]]) -> None:
+        """Frames as lists of tuples (``CaptureSource.record_batches``), in
+        time order: ``feed_records`` with the classification done a list at
+        a time (``Classifier.classify_batch``)."""
+        if not self.fast:
+            self.feed_items(chain.from_iterable(batches))
+            return
+        self.feed_items(chain.from_iterable(map(self.classifier.classify_batch, batches)))
 
     def feed_items(self, items: Iterable[tuple]) -> None:
         """What ``fastpath`` makes of frames, in time order: a classified
