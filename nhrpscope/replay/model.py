@@ -28,11 +28,17 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, Finding):
         return jsonable(obj.json())
     if is_dataclass(obj):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in fields(obj)
-                if not f.name.startswith("_")}
+        names = _PUBLIC.get(type(obj))
+        if names is None:  # once per class: fields() builds its tuple on every call
+            names = _PUBLIC[type(obj)] = tuple(f.name for f in fields(obj)
+                                               if not f.name.startswith("_"))
+        return {name: jsonable(getattr(obj, name)) for name in names}
     if isinstance(obj, bytes):
         return obj.hex()
     return str(obj)
+
+
+_PUBLIC: dict[type, tuple[str, ...]] = {}  # per dataclass, its public field names
 
 
 @dataclass(slots=True)
