@@ -83,6 +83,9 @@ class FrameDecoder:
         self._eth: dict[bytes, Layer] = {}
         self._gre: dict[bytes, gre_mod.Decoded] = {}
         self._quiet = 1 << 62
+        # How many NHRP packets quote the packets decoded here (decode_ip for a
+        # traffic indication's offending packet): bounds their recursion.
+        self._nesting = 0
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
@@ -260,7 +263,7 @@ class FrameDecoder:
             if kind == "nhrp":
                 from dissectors.nhrp import decode_nhrp
 
-                d = decode_nhrp(buf)
+                d = decode_nhrp(buf, nesting=self._nesting)
                 _add(problems, d.problems, off)
                 if d.record is not None:
                     layers.append(d.record)
@@ -381,9 +384,12 @@ def _link_start(linktype: int) -> str | None:
     return None
 
 
-def decode_ip(buf: bytes) -> tuple[list[Layer], list[Problem]]:
+def decode_ip(buf: bytes, *, nesting: int = 0) -> tuple[list[Layer], list[Problem]]:
     """Decode a bare IP packet (no reassembly, no keys): for packets carried
-    inside others, such as the one an NHRP traffic indication quotes."""
+    inside others, such as the one an NHRP traffic indication quotes
+    (``nesting`` NHRP packets deep)."""
     pkt = Packet(0, 0.0, len(buf))
-    FrameDecoder(reassemble=False)._chain(pkt, "ip", buf, 0)
+    fd = FrameDecoder(reassemble=False)
+    fd._nesting = nesting
+    fd._chain(pkt, "ip", buf, 0)
     return pkt.layers, pkt.problems

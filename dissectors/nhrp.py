@@ -77,7 +77,9 @@ MANDATORY_LEN = 8
 CIE_LEN = 12
 EXT_HEADER_LEN = 4
 COMPULSORY = 0x8000
-# An error indication carries an NHRP packet, which may itself be one: bound the recursion.
+# An error indication carries an NHRP packet, which may itself be one; a traffic
+# indication carries an IP packet, which may hold GRE and another traffic
+# indication: bound the recursion (and the output, which repeats each level's bytes).
 MAX_NESTING = 4
 
 AFN_IPV4 = 1
@@ -602,16 +604,20 @@ def _decode_extensions(
     return tuple(exts)
 
 
-def _decode_ip_layers(raw: bytes) -> tuple[Any, ...] | None:
+def _decode_ip_layers(raw: bytes, depth: int = 0) -> tuple[Any, ...] | None:
     """The packet a traffic indication carries, decoded by the frame chain's IP
     decoder when that exists. Its problems are not ours: routers copy only the
-    start of the packet, so truncation there is normal."""
+    start of the packet, so truncation there is normal. ``depth``: how many
+    NHRP packets quote this one; past MAX_NESTING only offending_raw is kept
+    (a 50 KB frame of nested indications made 45 MB of JSON)."""
+    if depth >= MAX_NESTING:
+        return None
     try:
         from dissectors.frame import decode_ip
     except Exception:  # not written yet, or broken: keep offending_raw only
         return None
     try:
-        layers, _problems = decode_ip(raw)
+        layers, _problems = decode_ip(raw, nesting=depth + 1)
     except Exception:  # a bug there must not make this decoder raise
         return None
     return tuple(layers)
@@ -629,11 +635,13 @@ _RID, _CSUM = _FIELDS.index("request_id"), _FIELDS.index("checksum")
 _memo: dict[bytes, tuple[NhrpPacket, tuple[Problem, ...], int]] = {}
 
 
-def decode_nhrp(buf: bytes) -> Decoded:
-    """Decode one NHRP packet; never raises."""
+def decode_nhrp(buf: bytes, *, nesting: int = 0) -> Decoded:
+    """Decode one NHRP packet; never raises. ``nesting``: how many NHRP
+    packets quote this one (the frame chain passes it on; only indications,
+    never memoized, depend on it)."""
     buf = bytes(buf)
     if len(buf) < FIXED_LEN + MANDATORY_LEN or buf[17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
-        return _decode(buf, 0)
+        return _decode(buf, nesting)
     key = buf[:12] + buf[14:24] + buf[28:]
     hit = _memo.get(key)
     if hit is not None:
@@ -741,7 +749,7 @@ def _decode(buf: bytes, depth: int) -> Decoded:
             raw = buf[pos:mand_end]
             fields["offending_raw"] = raw
             if type_code == TRAFFIC_INDICATION:
-                fields["offending"] = _decode_ip_layers(raw) if raw else None
+                fields["offending"] = _decode_ip_layers(raw, depth) if raw else None
             elif raw and depth < MAX_NESTING:
                 # The inner packet's defects are its own, not this packet's.
                 fields["offending"] = _decode(raw, depth + 1).record

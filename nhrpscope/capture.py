@@ -11,6 +11,7 @@ import gzip
 import io
 import struct
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ MAX_RECORD = 256 * 1024 * 1024
 MAX_BLOCK = MAX_RECORD + 4096
 # How much classic pcap is read at a time.
 CHUNK = 1 << 20
+# What reading can raise: a damaged gzip stream raises zlib.error, which is
+# not an OSError and would otherwise escape as a traceback.
+_READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 class CaptureError(Exception):
@@ -115,7 +119,7 @@ class CaptureReader:
     def _read(self, n: int) -> bytes:
         try:
             return self._fh.read(n)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
+        except _READ_ERRORS as e:
             raise CaptureError(f"{self.name}: read error: {e}") from None
 
     def __iter__(self) -> Iterator[Frame]:
@@ -179,7 +183,7 @@ class CaptureReader:
         unpack = struct.Struct(endian + "IIII").unpack_from
         fh = self._fh
         read1 = getattr(fh, "read1", None) or fh.read
-        errors = (OSError, EOFError, gzip.BadGzipFile)
+        errors = _READ_ERRORS
         number = 0
         base = 24  # file offset of buf[0]
         buf = b""
@@ -272,7 +276,11 @@ class CaptureReader:
                 blen = struct.unpack(endian + "I", hdr_rest)[0]
                 body_prefix = b""
             btype = struct.unpack(endian + "I", btype_raw)[0]
-            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+            # A section header holds at least its byte-order magic, version and
+            # section length (28 bytes in all); shorter, its body length went
+            # negative and read(-n) failed or read the whole file.
+            min_len = 28 if body_prefix else 12
+            if blen < min_len or blen % 4 or blen > MAX_BLOCK:
                 raise CaptureError(
                     f"{self.name}: block at offset {offset} (type 0x{btype:x}) has an impossible "
                     f"length {blen}; the file is corrupt"

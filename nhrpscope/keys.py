@@ -304,7 +304,7 @@ def _tcpdump_algo(decode: str, where: str, line: int | None) -> dict[str, object
 
 
 def _tcpdump_item(item: str, where: str, line: int | None, depth: int,
-                  out: list[SecurityAssociation], base: Path | None) -> None:
+                  out: list[SecurityAssociation], base: Path | None, files: bool = True) -> None:
     item = item.strip()
     if not item or item.startswith("#"):
         return
@@ -314,6 +314,8 @@ def _tcpdump_item(item: str, where: str, line: int | None, depth: int,
     else:
         spikey, decode = parts
     if spikey is not None and spikey.lower() == "file":
+        if not files:  # text from a capture must not make us read (or block on) local files
+            raise KeyFileError(where, line, "'file' includes are not followed in a capture's keys")
         out.extend(_tcpdump_file(decode.strip(), where, line, depth + 1, base))
         return
     if spikey is not None and spikey.lower() == "ikev2":
@@ -353,13 +355,14 @@ def parse_tcpdump_spec(text: str, where: str = "-E") -> list[SecurityAssociation
     return out
 
 
-def parse_tcpdump_secrets(text: str, where: str = "secrets", *,
-                          _depth: int = 0) -> list[SecurityAssociation]:
-    """A tcpdump secrets file: one item per line, ``#`` comment lines."""
+def parse_tcpdump_secrets(text: str, where: str = "secrets", *, _depth: int = 0,
+                          files: bool = True) -> list[SecurityAssociation]:
+    """A tcpdump secrets file: one item per line, ``#`` comment lines.
+    ``files`` False: a ``file PATH`` line is an error, not an include."""
     out: list[SecurityAssociation] = []
     base = Path(where).parent if where else None
     for i, line in enumerate(text.splitlines(), 1):
-        _guard(where, i, functools.partial(_tcpdump_item, line, where, i, _depth, out, base))
+        _guard(where, i, functools.partial(_tcpdump_item, line, where, i, _depth, out, base, files))
     return out
 
 
@@ -616,7 +619,9 @@ def _xfrm_line(st: _XfrmState, tokens: list[str], where: str, line: int) -> None
             del rest[:2]  # "ip -s" adds the key length: "(128 bits)"
         bits = None
         if head in ("aead", "auth-trunc"):
-            if not rest or not rest[0].isdigit():
+            # At most 4 ASCII digits: a key written without its 0x must not be
+            # taken for the bit count, which the error below would quote.
+            if not rest or not (rest[0].isascii() and rest[0].isdigit()) or len(rest[0]) > 4:
                 raise KeyFileError(where, line, f"'{head}' needs the ICV length in bits")
             bits = int(rest[0])
         if head == "enc":
@@ -729,15 +734,16 @@ def detect_format(text: str) -> str:
     return "tcpdump"
 
 
-def parse_key_text(text: str, where: str) -> list[SecurityAssociation]:
-    """Key text in any of the formats, detected."""
+def parse_key_text(text: str, where: str, *, files: bool = True) -> list[SecurityAssociation]:
+    """Key text in any of the formats, detected. ``files`` False: tcpdump
+    ``file PATH`` includes are refused (for text that came from a capture)."""
     text = text.lstrip("\ufeff")
     fmt = detect_format(text)
     if fmt == "esp_sa":
         return parse_esp_sa(text, where)
     if fmt == "xfrm":
         return parse_xfrm(text, where)
-    return parse_tcpdump_secrets(text, where)
+    return parse_tcpdump_secrets(text, where, files=files)
 
 
 def _read_text(path: Path, where: str | None = None, line: int | None = None) -> str:
@@ -805,6 +811,9 @@ def read_pcapng_secrets(path: str | Path) -> list[tuple[int, bytes, str]]:
             if blen < 12 or blen % 4:
                 raise KeyFileError(str(path), None, f"bad pcapng block length {blen} at offset {offset}")
             if btype == _PCAPNG_DSB:
+                if blen > _MAX_KEY_FILE:  # read(blen) would first allocate up to 4 GiB
+                    raise KeyFileError(str(path), None, f"pcapng DSB at offset {offset} claims "
+                                                        f"{blen} bytes, more than a key file may hold")
                 body = f.read(blen - 8)
                 if len(body) < blen - 8 or len(body) < 12:
                     raise KeyFileError(str(path), None, f"pcapng DSB cut short at offset {offset}")
@@ -836,7 +845,9 @@ def parse_dsb(secrets_type: int, data: bytes, where: str) -> list[SecurityAssoci
     """SAs in a pcapng Decryption Secrets Block; [] for other secret types."""
     if secrets_type != DSB_ESP_SA:
         return []
-    return parse_key_text(_decode_text(bytes(data), where), where)
+    # A capture is untrusted input: its "file /etc/passwd" line was read (and
+    # quoted in the error), its "file FIFO" line hung the command.
+    return parse_key_text(_decode_text(bytes(data), where), where, files=False)
 
 
 # Writers ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nhrpscope.cli import UserError, edges, main
+from nhrpscope.sim.scenario import MAX_DURATION
 
 
 @main.command()
@@ -17,8 +18,9 @@ from nhrpscope.cli import UserError, edges, main
               "[default: as the scenario says].")
 @click.option("--seed", type=int, default=None, metavar="N", help="Seed for SPIs, keys, IP ids, jitter "
               "[default: the scenario's]. Same seed, same bytes.")
-@click.option("--duration", type=click.FloatRange(min=0.001), default=None, metavar="SECONDS",
-              help="Simulated time to run [default: the scenario's].")
+@click.option("--duration", type=click.FloatRange(min=0.001, max=MAX_DURATION), default=None,
+              metavar="SECONDS", help="Simulated time to run, at most 7 days [default: the "
+              "scenario's].")
 @click.option("--spokes", type=click.IntRange(min=1), default=None, metavar="N",
               help="Number of spokes (scale scenario).")
 @click.option("--packets", type=click.IntRange(min=1), default=None, metavar="N",

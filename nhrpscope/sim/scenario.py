@@ -12,6 +12,7 @@ and listed in ``ROUTER_KEYS`` / ``EVENT_ACTIONS`` below.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -97,6 +98,11 @@ class ScaleSpec:
     packets: int = 1_000_000
     resolving_share: float = 0.05
     data_share: float = 0.98
+
+
+# The longest simulated time: a week of registrations is a few hundred
+# thousand events; 1e12 s ran until killed.
+MAX_DURATION = 7 * 86400.0
 
 
 @dataclass
@@ -203,6 +209,8 @@ def _get(ctx: _Ctx, d: dict, path: tuple, key: str, kind: str, default: Any = No
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ctx.fail(p, f"must be a number, not {v!r}")
         v = float(v)
+        if not math.isfinite(v):  # TOML has nan and inf; duration = inf ran forever
+            raise ctx.fail(p, f"must be a finite number, not {v!r}")
     elif kind == "str":
         if not isinstance(v, str):
             raise ctx.fail(p, f"must be a string, not {v!r}")
@@ -258,7 +266,9 @@ def _block_rules(ctx: _Ctx, path: tuple, items: list[str]) -> list[tuple[str, st
             words = words[:2]
         ok = len(words) == 2 and words[0] in ("in", "out")
         proto, port = (words[1].split("/", 1) + [""])[:2] if ok else ("", "")
-        if not ok or proto not in ("esp", "udp") or (proto == "udp" and not port.isdigit()) or \
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        port_ok = port.isascii() and port.isdigit() and int(port) <= 0xFFFF
+        if not ok or proto not in ("esp", "udp") or (proto == "udp" and not port_ok) or \
                 (proto == "esp" and port):
             raise ctx.fail(path, f"entry {j + 1} {text!r}: expected 'in|out esp|udp/PORT [to ROUTER]'")
         out.append((words[0], proto, int(port) if port else None, peer))
@@ -346,6 +356,18 @@ def _router(ctx: _Ctx, d: Any, i: int, defaults: dict, phase: int) -> RouterSpec
     )
 
 
+def _deepest_line(text: str) -> int:
+    """The line where brackets first nest 100 deep (strings not told apart:
+    only for the message about a file tomllib could not recurse through)."""
+    depth = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        for c in line:
+            depth += (c in "[{") - (c in "]}")
+            if depth > 100:
+                return n
+    return 1
+
+
 def parse_scenario(text: str, source: str) -> Scenario:
     """Parse and check a scenario; raises ScenarioError."""
     try:
@@ -355,6 +377,9 @@ def parse_scenario(text: str, source: str) -> Scenario:
         line = m.group(1) if m else "1"
         what = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
         raise ScenarioError(f"{source}:{line}: not valid TOML: {what}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ScenarioError(f"{source}:{_deepest_line(text)}: not valid TOML: "
+                            "values nested too deeply") from None
     ctx = _Ctx(source, text)
     top = {"name", "lesson", "seed", "duration", "phase", "notes", "defaults", "routers", "nat",
            "ipsec", "events", "scale", "expect"}
@@ -365,6 +390,8 @@ def parse_scenario(text: str, source: str) -> Scenario:
     duration = _get(ctx, doc, (), "duration", "num", 120.0)
     if duration <= 0:
         raise ctx.fail(("duration",), "must be positive")
+    if duration > MAX_DURATION:
+        raise ctx.fail(("duration",), f"must be at most {MAX_DURATION:g} s (7 days)")
     phase = _get(ctx, doc, (), "phase", "int", 2, choices=(2, 3))
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -400,6 +427,8 @@ def parse_scenario(text: str, source: str) -> Scenario:
     nat_raw = doc.get("nat", [])
     if isinstance(nat_raw, dict):
         nat_raw = [nat_raw]
+    if not isinstance(nat_raw, list):  # "nat = 5": enumerate() would raise TypeError
+        raise ctx.fail(("nat",), "must be a table ([nat] or [[nat]])")
     for i, d in enumerate(nat_raw):
         path = ("nat", i)
         if not isinstance(d, dict):
