@@ -754,7 +754,14 @@ def _read_text(path: Path, where: str | None = None, line: int | None = None) ->
 def _read_bytes(path: Path, where: str | None = None, line: int | None = None) -> bytes:
     try:
         with open(path, "rb") as f:
-            data = f.read(_MAX_KEY_FILE + 1)
+            # Not read(_MAX_KEY_FILE + 1) at once: that allocates 64 MB first,
+            # for a file of a few kilobytes.
+            parts: list[bytes] = []
+            have = 0
+            while have <= _MAX_KEY_FILE and (part := f.read(min(1 << 20, _MAX_KEY_FILE + 1 - have))):
+                parts.append(part)
+                have += len(part)
+            data = b"".join(parts)
     except OSError as e:
         why = e.strerror or type(e).__name__
         if where is None:
