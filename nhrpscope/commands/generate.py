@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from nhrpscope.cli import UserError, edges, main
-from nhrpscope.sim.scenario import MAX_DURATION
+from nhrpscope.sim import MAX_DURATION
 
 
 @main.command()

@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from nhrpscope.sim import MAX_DURATION
+
 
 class ScenarioError(Exception):
     """A scenario that cannot be run: ``FILE:LINE: key KEY: what is wrong``."""
@@ -98,11 +100,6 @@ class ScaleSpec:
     packets: int = 1_000_000
     resolving_share: float = 0.05
     data_share: float = 0.98
-
-
-# The longest simulated time: a week of registrations is a few hundred
-# thousand events; 1e12 s ran until killed.
-MAX_DURATION = 7 * 86400.0
 
 
 @dataclass
