@@ -276,11 +276,27 @@ _TCPDUMP_CIPHERS: dict[str, tuple[str, int | None]] = {
 }
 
 
+def _unknown_algorithm(text: str) -> str:
+    """The error for an algorithm tcpdump does not know. ``text`` is quoted
+    only when it is near one of tcpdump's names (a typo): a line with the
+    secret and the algorithm swapped must not print a short plain-text secret."""
+    import difflib
+
+    known = sorted({f"{k}-cbc" for k in _TCPDUMP_CIPHERS if k not in ("none", "null")})
+    t = text[:-7] if text.endswith("-hmac96") else text
+    near = difflib.get_close_matches(t if t.endswith("-cbc") else f"{t}-cbc", known, n=1,
+                                     cutoff=0.75)
+    if near and len(text) <= 24:
+        return f"unknown tcpdump ESP algorithm {text!r}; did you mean {near[0]!r}?"
+    return ("unknown tcpdump ESP algorithm (not shown: it may be a secret); expected ALGO:SECRET, "
+            "ALGO as aes128-cbc, aes256-cbc, 3des-cbc, des-cbc, blowfish-cbc (-hmac96 for an ICV)")
+
+
 def _tcpdump_algo(decode: str, where: str, line: int | None) -> dict[str, object]:
     if ":" not in decode:
         raise KeyFileError(where, line, "expected ALGO:SECRET")
     name, secret = decode.split(":", 1)
-    name = name.strip().lower()
+    name = given = name.strip().lower()
     integrity: dict[str, object] = {"integrity": "null", "auth_key": b""}
     if len(name) > 7 and name.endswith("-hmac96"):
         name = name[:-7]
@@ -289,7 +305,7 @@ def _tcpdump_algo(decode: str, where: str, line: int | None) -> dict[str, object
         name = name[:-4]
     found = _TCPDUMP_CIPHERS.get(name)
     if found is None:
-        raise KeyFileError(where, line, f"unknown tcpdump ESP algorithm {_show(name)}")
+        raise KeyFileError(where, line, _unknown_algorithm(given))
     algo, size = found
     secret = secret.strip()
     if len(secret) >= 2 and secret[0] == secret[-1] and secret[0] in "\"'":

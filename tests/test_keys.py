@@ -510,3 +510,18 @@ def test_strongswan_save_keys_rows() -> None:
 
 def load_text_as_file(text: str) -> list[SecurityAssociation]:
     return parse_key_text(text, "esp_sa")
+
+
+@pytest.mark.parametrize("algo", ["mysecret", "hunter2", "Tr0ub4dor&3"])
+def test_a_secret_in_the_algorithm_place_is_not_quoted(algo: str) -> None:
+    """A line with the secret and the algorithm swapped: the short plain-text
+    secret must not reach the error message."""
+    with pytest.raises(KeyFileError) as e:
+        parse_tcpdump_spec(f"0x1@192.0.2.1 {algo}:aes128-cbc")
+    assert algo.lower() not in str(e.value).lower() and "not shown" in str(e.value)
+
+
+def test_a_misspelt_algorithm_is_named_with_the_nearest() -> None:
+    with pytest.raises(KeyFileError) as e:
+        parse_tcpdump_spec("0x1@192.0.2.1 aes128-cbcc:0x" + "00" * 16)
+    assert "'aes128-cbcc'; did you mean 'aes128-cbc'?" in str(e.value)
