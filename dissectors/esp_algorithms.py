@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-# The decrepit ciphers (3DES, Blowfish, CAST5, Camellia) and ChaCha20-Poly1305
-# are imported when an SA uses them (ChaCha20-Poly1305 alone: about 1 MB of
-# resident memory in each process, for the AES SAs nearly every capture has).
+# ChaCha20-Poly1305 (its module: about 1 MB of resident memory per process)
+# and the decrepit ciphers (3DES, Blowfish, CAST5, Camellia) are imported here
+# when an SA uses them, not for the AES SAs nearly every capture has.
 
 
 @dataclass(frozen=True, slots=True)
