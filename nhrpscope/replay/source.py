@@ -15,7 +15,8 @@
 data, wire_len, comment), with no object made per frame: what the replay's
 hot loop (``Engine.feed_records``) reads; ``record_batches()`` the same a
 chunk of the file at a time, ordered and de-duplicated by list operations
-(the reading process's loop). Iterating gives ``Item``s.
+(for the reading process and ``Engine.feed_batches``). Iterating gives
+``Item``s.
 
 Memory: the reorder heaps and the duplicate window, both bounded.
 """
@@ -360,7 +361,8 @@ class CaptureSource:
 
     def record_batches(self) -> Iterator[list[Record]]:
         """``records()`` a list at a time (the counters cover each list
-        handed out): for the reading process's loop."""
+        handed out): for loops that take a chunk at a time (the reading
+        process; ``Engine.feed_batches``)."""
         admit = self._admitter()
         for batch in self._ordered():
             if out := admit(batch):
