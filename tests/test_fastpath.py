@@ -464,14 +464,36 @@ def test_parse_tcpdump_spec_key_is_usable_by_the_fast_path():
        st.sampled_from([0.0, 0.5, 1.0, 3.0]), st.sampled_from([0, 1, 3, 4096]))
 def test_in_order_by_the_list_is_the_per_frame_buffer(chunks, window, max_frames):
     """``_in_order`` takes a list in order whole; what leaves, and in what
-    order, is what the one-frame-at-a-time buffer (``_reordered``) gives."""
+    order, is what a buffer taking one frame at a time gives (the reading
+    process's algorithm before it took chunks, kept here as the oracle)."""
+    from collections import deque
     from itertools import chain
 
-    from nhrpscope.replay.source import _in_order, _reordered
+    from nhrpscope.replay.source import _in_order
+
+    def one_at_a_time(frames):  # noqa: ANN001, ANN202
+        if window <= 0 and max_frames <= 0:
+            yield from frames
+            return
+        buf: deque = deque()
+        last = float("-inf")
+        for fr in frames:
+            t = fr[1]
+            if t < last:
+                i = len(buf) - 1
+                while i > 0 and buf[i - 1][1] > t:
+                    i -= 1
+                buf.insert(i, fr)
+            else:
+                buf.append(fr)
+                last = t
+            while buf and (len(buf) > max_frames or t - buf[0][1] > window):
+                yield buf.popleft()
+        yield from buf
 
     n = iter(range(10**6))
     batches = [[(next(n), t / 10) for t in c] for c in chunks]
-    want = list(_reordered(chain.from_iterable(batches), window, max_frames, lambda r: r[1]))
+    want = list(one_at_a_time(chain.from_iterable(batches)))
     got = list(chain.from_iterable(_in_order(batches, window, max_frames)))
     assert got == want
 

@@ -27,7 +27,6 @@ import heapq
 import os
 import stat
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -102,34 +101,10 @@ def dedup_key(linktype: int, data: bytes) -> tuple | None:
     return None
 
 
-def _tagged(records: Iterable[tuple], i: int) -> Iterator[tuple]:
-    """Each record with the index of its capture appended."""
-    for rec in records:
-        yield (*rec, i)
-
-
-def _reordered(frames: Iterable, window: float, max_frames: int, when: Callable) -> Iterator:
-    """The frames of one capture (for merging), small time inversions put
-    right as ``_in_order`` does; ``when(frame)`` is its time."""
-    if window <= 0 and max_frames <= 0:
-        yield from frames
-        return
-    buf: deque = deque()
-    append, popleft = buf.append, buf.popleft
-    last = float("-inf")
-    for fr in frames:
-        t = when(fr)
-        if t < last:
-            i = len(buf) - 1
-            while i > 0 and when(buf[i - 1]) > t:
-                i -= 1
-            buf.insert(i, fr)
-        else:
-            append(fr)
-            last = t
-        while buf and (len(buf) > max_frames or t - when(buf[0]) > window):
-            yield popleft()
-    yield from buf
+def _tagged(batches: Iterable[list[tuple]], i: int) -> Iterator[list[tuple]]:
+    """Each record with the index of its capture appended, a list at a time."""
+    for batch in batches:
+        yield [(*rec, i) for rec in batch]
 
 
 def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int
@@ -376,10 +351,9 @@ class CaptureSource:
         if len(self.readers) == 1:
             yield from _in_order(self.readers[0].batches(), window, max_frames)
             return
-        when = itemgetter(1)
-        streams = [_reordered(_tagged(r.records(), i), window, max_frames, when)
+        streams = [chain.from_iterable(_in_order(_tagged(r.batches(), i), window, max_frames))
                    for i, r in enumerate(self.readers)]
-        merged = heapq.merge(*streams, key=when)
+        merged = heapq.merge(*streams, key=_time)
         size = 1 if window <= 0 and max_frames <= 0 else 256
         while batch := list(islice(merged, size)):
             yield batch
