@@ -518,16 +518,8 @@ def show_crypto_isakmp_sa(files: tuple[str, ...], router: str | None, at: str | 
     (MM_NO_STATE ... QM_IDLE), conn-id, status, from the IKEv1 exchanges seen."""
     from nhrpscope.render import show as S
 
-    with edges():
-        rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
-        _warn(rp)
-        views = _crypto_views(rp, router, interface)
-        if fmt == "json":
-            click.echo(json.dumps([S.isakmp_json(v) for v in views], indent=2))
-        elif not views:
-            click.echo("% nhrpscope: no IKE or ESP in this capture")
-        else:
-            click.echo("\n\n".join(S.show_crypto_isakmp_sa(v) for v in views))
+    _show_crypto(files, router, at, interface, fmt, key_files, esp_specs, S.isakmp_json,
+                 S.show_crypto_isakmp_sa)
 
 
 @show_crypto_ipsec.command("sa")
@@ -540,13 +532,22 @@ def show_crypto_ipsec_sa(files: tuple[str, ...], router: str | None, at: str | N
     inbound and outbound SPIs and #pkts encaps / decaps as seen at the tap."""
     from nhrpscope.render import show as S
 
+    _show_crypto(files, router, at, interface, fmt, key_files, esp_specs, S.ipsec_json,
+                 S.show_crypto_ipsec_sa)
+
+
+def _show_crypto(files: tuple[str, ...], router: str | None, at: str | None, interface: str,
+                 fmt: str, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
+                 as_json: Callable, as_text: Callable) -> None:
+    """The body of the ``show crypto`` commands: one view per router, as
+    JSON or in the router's layout."""
     with edges():
         rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
         _warn(rp)
         views = _crypto_views(rp, router, interface)
         if fmt == "json":
-            click.echo(json.dumps([S.ipsec_json(v) for v in views], indent=2))
+            click.echo(json.dumps([as_json(v) for v in views], indent=2))
         elif not views:
             click.echo("% nhrpscope: no IKE or ESP in this capture")
         else:
-            click.echo("\n\n".join(S.show_crypto_ipsec_sa(v) for v in views))
+            click.echo("\n\n".join(as_text(v) for v in views))

@@ -50,7 +50,8 @@ class RouterView:
     nhs_status: dict[str, str] = field(default_factory=dict)  # hub tunnel -> E/R/W
 
 
-def when(v: RouterView) -> str:
+def when(v: RouterView | CryptoView) -> str:
+    """When a view is taken: UTC time, seconds after the first frame, frame."""
     ts = _dt.datetime.fromtimestamp(v.time, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     parts = []
     if v.first is not None:
@@ -339,19 +340,9 @@ def crypto_views(address: str | None, negotiations: list[Any], sas: list[Any], t
     return out
 
 
-def _crypto_when(v: CryptoView) -> str:
-    ts = _dt.datetime.fromtimestamp(v.time, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    parts = []
-    if v.first is not None:
-        parts.append(f"+{v.time - v.first:.3f} s")
-    if v.frame is not None:
-        parts.append(f"frame {v.frame}")
-    return f"{ts} UTC" + (f" ({', '.join(parts)})" if parts else "")
-
-
 def _crypto_line(v: CryptoView, what: str, extra: str = "") -> str:
     return (f"% {what} of {v.name or v.address}, inferred by nhrpscope from the capture "
-            f"{v.source or '-'} at {_crypto_when(v)}{extra}")
+            f"{v.source or '-'} at {when(v)}{extra}")
 
 
 def isakmp_rows(v: CryptoView) -> list[dict]:
