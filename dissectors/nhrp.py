@@ -625,9 +625,10 @@ def _decode_ip_layers(raw: bytes, depth: int = 0) -> tuple[Any, ...] | None:
 
 # Packets decoded before, by their bytes less the checksum and the request
 # id: a spoke's registration requests, and the hub's replies, repeat but for
-# those two, and a lookup costs a few per cent of a decode. Only packets with
-# a right checksum are kept (a wrong one's problem names it), error and
-# traffic indications never (their bytes 24-27 are no request id).
+# those two, and a hit costs about a seventh of a decode (the record built
+# again with those two fields: about 25 against 175 us on the scale file).
+# Only packets with a right checksum are kept (a wrong one's problem names
+# it), error and traffic indications never (their bytes 24-27 are no request id).
 _MEMO_MAX = 4096
 _FIELDS = [f.name for f in dataclass_fields(NhrpPacket)]
 _FIELD_VALUES = attrgetter(*_FIELDS)
