@@ -36,25 +36,18 @@ class Dispatcher:
     """Hands each fact to the detectors that read its type, in a fixed
     order (module name), so findings come out the same on every run."""
 
-    __slots__ = ("ctx", "_by_type", "_at_end")
+    __slots__ = ("ctx", "_by_type")
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._by_type: dict[type, list[Callable[[Context, Any], None]]] = {}
-        self._at_end: list[Callable[[Context, Any], None]] = []
         for m in DETECTORS:
             for typ in getattr(m, "READS", ()):
                 self._by_type.setdefault(typ, []).append(m.on)
-            if hasattr(m, "at_end"):
-                self._at_end.append(m.at_end)
 
     def __call__(self, fact: Any) -> None:
         for on in self._by_type.get(type(fact), ()):
             on(self.ctx, fact)
-
-    def end(self, view: Any) -> None:
-        for at_end in self._at_end:
-            at_end(self.ctx, view)
 
 
 __all__ = ["Context", "DETECTORS", "Dispatcher", "RULES", "Rule"]

@@ -6,10 +6,10 @@ A detector is a module in this package that defines
   to check); the code is public and never renamed;
 - ``READS``: the fact types (``nhrpscope.replay.facts``) it reads, in a tuple;
 - ``on(ctx, fact)``: called with each fact of those types, in replay order;
-  it decides and words the finding and raises it through ``RULE.raise_``;
-- optionally ``at_end(ctx, view)``: called once when the capture ends, for
-  rules over the whole capture (``view`` is the engine's read-only
-  :class:`~nhrpscope.replay.facts.EndView`).
+  it decides and words the finding and raises it through ``RULE.raise_``.
+
+A rule over the whole capture reads the fact an observer states when the
+capture ends (a read-only view of what it saw), like any other fact.
 
 Observers state facts ("this registration request went unanswered"); only
 detectors turn facts into findings, so adding a finding is one module here
