@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from test_replay_build import HUB, R2, R2_T, R4, R4_T, Cap
 
-import nhrpscope.commands.analyze  # noqa: F401 - registers the commands until cli._register does
 from nhrpscope.capture import CaptureReader
 from nhrpscope.cli import main
 
@@ -73,7 +72,7 @@ def test_stdin_and_follow(tmp_path):
     import sys
 
     data = lab_capture(tmp_path, unanswered=True).read_bytes()
-    code = ("import sys, nhrpscope.commands.analyze; from nhrpscope.cli import main; "
+    code = ("import sys; from nhrpscope.cli import main; "
             "sys.argv[0] = 'nhrpscope'; main()")
     r = subprocess.run([sys.executable, "-c", code, "analyze", "-", "--follow", "--format", "json"],
                        input=data, capture_output=True, timeout=60)

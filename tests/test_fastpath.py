@@ -21,8 +21,8 @@ from dissectors.gre import PT_IPV4, PT_IPV6, PT_NHRP, encode_gre
 from dissectors.ip import encode_ipv4, encode_ipv6
 from nhrpscope.capture import PcapWriter
 from nhrpscope.cli import main
-from nhrpscope.commands.analyze import replay
 from nhrpscope.keys import SADatabase, load_key_file, parse_tcpdump_spec
+from nhrpscope.pipeline import replay
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.fastpath import Classifier
 from nhrpscope.replay.source import CaptureSource

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import nhrpscope.commands.generate  # noqa: F401  (registers the command until cli._register does)
 from nhrpscope.cli import main
 from nhrpscope.sim.scenario import builtin_names, lesson_of, load_scenario
 

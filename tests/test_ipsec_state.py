@@ -10,8 +10,6 @@ import pytest
 from click.testing import CliRunner
 from test_replay_build import HUB, R2, R3, R4, Cap, codes, esp
 
-import nhrpscope.commands.analyze  # noqa: F401 - registers the commands
-import nhrpscope.commands.generate  # noqa: F401
 from dissectors import ike_payloads as K
 from dissectors.ike import encode_ike_message, make_ike_header
 from dissectors.udp import encode_udp

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nhrpscope.capture import CaptureReader
-from nhrpscope.commands.analyze import replay
+from nhrpscope.pipeline import replay
 from nhrpscope.sim.run import Options, simulate, write_outputs
 from nhrpscope.sim.scenario import load_scenario
 

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from test_replay_build import HUB, HUB_T, R2, R2_T, R3, R3_T, R4, R4_T, Cap
 
-import nhrpscope.commands.analyze  # noqa: F401 - registers the commands until cli._register does
 from nhrpscope.cli import main
 
 LEGEND = [

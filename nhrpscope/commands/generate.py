@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from nhrpscope.cli import UserError, edges, main
+from nhrpscope.commands._edge import edges
+from nhrpscope.errors import UserError
 from nhrpscope.sim import MAX_DURATION
 
 
-@main.command()
+@click.command(short_help="Simulate a DMVPN scenario and write its capture.")
 @click.argument("scenario", required=False, metavar="SCENARIO|FILE.toml")
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Output name without extension: writes OUT.pcap (or .pcapng), OUT.truth.json, "

@@ -13,9 +13,11 @@ Each output starts with one line saying it was inferred from a capture.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from nhrpscope.api import Result, UserError, cache_at, find_router
 from nhrpscope.replay.cache import INCOMPLETE, NEGATIVE, STATIC, CacheEntry, ios_duration
 from nhrpscope.replay.model import Router
 
@@ -48,6 +50,28 @@ class RouterView:
     source: str = ""
     first: float | None = None
     nhs_status: dict[str, str] = field(default_factory=dict)  # hub tunnel -> E/R/W
+
+
+def _source(result: Result) -> str:
+    return ", ".join(os.path.basename(f) for f in result.files)
+
+
+def router_views(result: Result, router: str | None = None,
+                 interface: str = "Tunnel0") -> list[RouterView]:
+    """A view per router at the end of ``result`` (the stop point, if any):
+    ``router`` (NBMA or tunnel address) alone, or every router with a role
+    or an NHRP cache."""
+    routers = result.analysis.routers
+    if router:
+        chosen = [find_router(routers, router)]
+    else:
+        chosen = [r for r in routers if r.role != "unknown" or result.has_cache(r.nbma)]
+    views = []
+    for r in chosen:
+        c = cache_at(result, r, result.end)  # the result's own end: no replay
+        views.append(RouterView(r, c.time, c.entries, interface, c.frame, _source(result),
+                                result.analysis.capture.first, c.nhs_status))
+    return views
 
 
 def when(v: RouterView | CryptoView) -> str:
@@ -338,6 +362,34 @@ def crypto_views(address: str | None, negotiations: list[Any], sas: list[Any], t
         mine = [s for s in sas if a in (s.src, s.dst)]
         out.append(CryptoView(a, time, negs, mine, source, first, frame, names.get(a, a), interface))
     return out
+
+
+def result_crypto_views(result: Result, router: str | None = None,
+                        interface: str = "Tunnel0") -> list[CryptoView]:
+    """``crypto_views`` at the end of ``result``: ``router`` (an IKE/ESP
+    address, or a router's NBMA or tunnel address) alone, or every peer."""
+    a = result.analysis
+    addrs = {x for n in a.ike for x in (n.initiator, n.responder)} | \
+        {x for s in a.sas for x in (s.src, s.dst)}
+    names = {}
+    for r in a.routers:
+        for addr in (r.nbma, r.public_nbma):
+            if addr:
+                names[addr] = f"{addr} ({r.tunnel or '?'}, {r.role})"
+    address = None
+    if router:
+        if router in addrs:
+            address = router
+        else:
+            found = next((r for r in a.routers if router in r.tunnels or router == r.nbma), None)
+            if found is None:
+                seen = ", ".join(sorted(addrs)) or "none"
+                raise UserError(f"no IPsec peer {router} in the capture "
+                                f"(IKE/ESP addresses seen: {seen})")
+            address = found.public_nbma if found.public_nbma in addrs else found.nbma
+    return crypto_views(address, list(a.ike), list(a.sas), result.end, source=_source(result),
+                        first=a.capture.first, frame=result.end_frame, names=names,
+                        interface=interface)
 
 
 def _crypto_line(v: CryptoView, what: str, extra: str = "") -> str:

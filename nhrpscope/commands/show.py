@@ -1,0 +1,163 @@
+"""`nhrpscope show ...`: what the routers would have printed, inferred from a capture."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from nhrpscope.api import parse_point
+from nhrpscope.commands._edge import edges
+from nhrpscope.commands._options import FILES, key_options
+from nhrpscope.commands._output import replay
+
+F = TypeVar("F", bound=Callable)
+
+
+@click.group(short_help="What the routers would have printed (show dmvpn, ip nhrp, crypto).")
+def show() -> None:
+    """What the routers would have printed, inferred from a capture."""
+
+
+def _view_options(f: F, router_help: str, metavar: str) -> F:
+    f = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True)(f)
+    f = click.option("--interface", default="Tunnel0", show_default=True,
+                     help="The tunnel interface name to print (not visible on the wire).")(f)
+    f = click.option("--at", "at", default=None, metavar="TIME|+SECONDS|frame:N",
+                     help="The instant to show (default: the end of the capture).")(f)
+    f = click.option("--router", default=None, metavar=metavar, help=router_help)(f)
+    return f
+
+
+def _show_options(f: F) -> F:
+    return _view_options(f, "One router (default: every router).", "NBMA|TUNNEL")
+
+
+def _views(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[str, ...],
+           at: str | None, router: str | None, interface: str) -> list[Any]:
+    from nhrpscope.render.show import router_views
+
+    rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
+    return router_views(rp, router, interface)
+
+
+@show.command("dmvpn", short_help="Cisco IOS `show dmvpn` for each router.")
+@FILES
+@_show_options
+@click.option("--detail", is_flag=True, help="show dmvpn detail.")
+@key_options
+def show_dmvpn(files: tuple[str, ...], router: str | None, at: str | None, interface: str,
+               fmt: str, detail: bool, key_files: tuple[str, ...],
+               esp_specs: tuple[str, ...]) -> None:
+    """Cisco IOS `show dmvpn` for each router, as the capture shows it."""
+    from nhrpscope.render import show as S
+
+    with edges():
+        views = _views(files, key_files, esp_specs, at, router, interface)
+        if fmt == "json":
+            click.echo(json.dumps([S.dmvpn_json(v) for v in views], indent=2))
+        elif not views:
+            click.echo("% nhrpscope: no NHRP router in this capture")
+        else:
+            click.echo("\n\n".join(S.show_dmvpn(v, detail=detail) for v in views))
+
+
+@show.command("nhrp", short_help="Cisco IOS `show ip nhrp` (or FRR's) for each router.")
+@FILES
+@_show_options
+@click.option("--style", type=click.Choice(["cisco", "frr"]), default="cisco", show_default=True,
+              help="cisco: show ip nhrp; frr: show ip nhrp cache and show ip nhrp nhs.")
+@key_options
+def show_nhrp(files: tuple[str, ...], router: str | None, at: str | None, interface: str,
+              fmt: str, style: str, key_files: tuple[str, ...],
+              esp_specs: tuple[str, ...]) -> None:
+    """Cisco IOS `show ip nhrp` (or FRR's cache and NHS tables) for each router."""
+    from nhrpscope.render import show as S
+
+    with edges():
+        views = _views(files, key_files, esp_specs, at, router, interface)
+        if fmt == "json":
+            if style == "frr":
+                doc: Any = [{"cache": S.frr_cache_json(v), "nhs": S.frr_nhs_json(v)} for v in views]
+            else:
+                doc = [S.nhrp_json(v) for v in views]
+            click.echo(json.dumps(doc, indent=2))
+        elif not views:
+            click.echo("% nhrpscope: no NHRP router in this capture")
+        elif style == "frr":
+            click.echo("\n\n".join(S.show_frr_cache(v) + "\n\n" + S.show_frr_nhs(v) for v in views))
+        else:
+            click.echo("\n\n".join(S.show_ip_nhrp(v) for v in views))
+
+
+# --------------------------------------------------------------------- show crypto (issue 7)
+
+
+@show.group("crypto", short_help="Cisco IOS `show crypto ...`: IKE and IPsec SAs.")
+def show_crypto() -> None:
+    """Cisco IOS `show crypto ...`: IKE and IPsec SAs, inferred from a capture."""
+
+
+@show_crypto.group("isakmp")
+def show_crypto_isakmp() -> None:
+    """IKEv1 (ISAKMP) state."""
+
+
+@show_crypto.group("ipsec")
+def show_crypto_ipsec() -> None:
+    """IPsec (ESP) state."""
+
+
+def _crypto_options(f: F) -> F:
+    f = _view_options(f, "One IPsec peer (default: every address in IKE or ESP).",
+                      "ADDRESS|TUNNEL")
+    return key_options(f)
+
+
+@show_crypto_isakmp.command("sa", short_help="Cisco IOS `show crypto isakmp sa`.")
+@FILES
+@_crypto_options
+def show_crypto_isakmp_sa(files: tuple[str, ...], router: str | None, at: str | None,
+                          interface: str, fmt: str, key_files: tuple[str, ...],
+                          esp_specs: tuple[str, ...]) -> None:
+    """Cisco IOS `show crypto isakmp sa` for each IKE peer: dst, src, state
+    (MM_NO_STATE ... QM_IDLE), conn-id, status, from the IKEv1 exchanges seen."""
+    from nhrpscope.render import show as S
+
+    _show_crypto(files, router, at, interface, fmt, key_files, esp_specs, S.isakmp_json,
+                 S.show_crypto_isakmp_sa)
+
+
+@show_crypto_ipsec.command("sa", short_help="Cisco IOS `show crypto ipsec sa`.")
+@FILES
+@_crypto_options
+def show_crypto_ipsec_sa(files: tuple[str, ...], router: str | None, at: str | None,
+                         interface: str, fmt: str, key_files: tuple[str, ...],
+                         esp_specs: tuple[str, ...]) -> None:
+    """Cisco IOS `show crypto ipsec sa` for each IPsec peer: per remote peer the
+    inbound and outbound SPIs and #pkts encaps / decaps as seen at the tap."""
+    from nhrpscope.render import show as S
+
+    _show_crypto(files, router, at, interface, fmt, key_files, esp_specs, S.ipsec_json,
+                 S.show_crypto_ipsec_sa)
+
+
+def _show_crypto(files: tuple[str, ...], router: str | None, at: str | None, interface: str,
+                 fmt: str, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
+                 as_json: Callable, as_text: Callable) -> None:
+    """The body of the ``show crypto`` commands: one view per router, as
+    JSON or in the router's layout."""
+    from nhrpscope.render.show import result_crypto_views
+
+    with edges():
+        rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
+        views = result_crypto_views(rp, router, interface)
+        if fmt == "json":
+            click.echo(json.dumps([as_json(v) for v in views], indent=2))
+        elif not views:
+            click.echo("% nhrpscope: no IKE or ESP in this capture")
+        else:
+            click.echo("\n\n".join(as_text(v) for v in views))

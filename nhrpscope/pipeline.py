@@ -1,0 +1,180 @@
+"""The replay pipeline: captures in, an ``Analysis`` out.
+
+Read, merge and de-duplicate the captures (``replay.source``), decode and
+replay them (``replay.engine``), stop where asked. This module is the one
+place that drives the engine and reads its state (the NHRP caches); the
+API (``nhrpscope.api``) and through it the commands use ``Result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import chain
+
+from nhrpscope.capture import PcapngWriter
+from nhrpscope.errors import ReadingProcessError, UserError
+from nhrpscope.keystore import load_keys, secrets_handler
+from nhrpscope.points import Stop
+from nhrpscope.replay.cache import CacheEntry
+from nhrpscope.replay.engine import Engine
+from nhrpscope.replay.model import Analysis
+from nhrpscope.replay.source import CaptureSource
+
+# Called with the bytes replayed so far, every 2048 frames (a progress bar).
+OnProgress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a result was replayed: what ``cache_at`` needs to replay it again."""
+
+    paths: tuple[str, ...] = ()  # the captures as given ('-': standard input)
+    keys: tuple[str, ...] = ()  # key files
+    esp: tuple[str, ...] = ()  # tcpdump -E specs
+    capture_keys: bool = True  # use the keys a pcapng carries
+    dedup: bool = True
+    fast: bool = True
+    verify_all: bool = False
+
+
+@dataclass
+class Result:
+    """A replayed capture: the ``Analysis`` plus what the commands need."""
+
+    analysis: Analysis
+    end: float  # the engine's time at the end (the stop point, or the last frame)
+    end_frame: int | None  # the last frame replayed
+    files: list[str] = field(default_factory=list)  # the captures' names, as read
+    key_notes: list[str] = field(default_factory=list)  # keys found in the capture
+    options: Options = field(default_factory=Options)
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def cache(self, nbma: str, t: float) -> list[CacheEntry]:
+        """The NHRP cache of router ``nbma`` alive at ``t``, from the state the
+        replay ended in: right for ``t`` at or after ``end`` only."""
+        c = self._engine.caches.get(nbma) if self._engine is not None else None
+        return c.at(t) if c is not None else []
+
+    def has_cache(self, nbma: str) -> bool:
+        """Whether the router ever held an NHRP cache entry."""
+        return bool(self._engine is not None and self._engine.caches.get(nbma))
+
+
+def guarded_staged(src: CaptureSource, key_files: tuple[str, ...], esp_specs: tuple[str, ...], *,
+                   verify_all: bool = False, skip: tuple[int, ...] = (),
+                   capture_keys: bool = True) -> Iterator[tuple]:
+    """``src.staged``: the reading process's items, any failure of that
+    process raised as ``ReadingProcessError`` naming the file."""
+    return chain.from_iterable(_guarded(src.staged_batches(
+        key_files, esp_specs, verify_all=verify_all, skip=skip, capture_keys=capture_keys),
+        src.paths[0]))
+
+
+def _guarded(batches: Iterator[list[tuple]], path: str) -> Iterator[list[tuple]]:
+    # Only the reading of batches is guarded: an error of the engine's own,
+    # which consumes them, is not the reading process's.
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (RuntimeError, EOFError, ValueError, OSError) as e:
+            raise ReadingProcessError(f"{path}: {e}") from e
+        yield batch
+
+
+def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,
+           stop: Stop | None = None, on_event: Callable | None = None,
+           on_finding: Callable | None = None, dedup: bool = True,
+           write_merged: str | None = None, follow: bool = False, fast: bool = True,
+           verify_all: bool = False, capture_keys: bool = True,
+           on_progress: OnProgress | None = None) -> Result:
+    """Read, merge, decode and replay ``files``; stop at ``stop`` if given.
+    ``fast`` False decodes every frame (no header-byte fast path);
+    ``verify_all`` checks the ICV of every ESP packet, data too;
+    ``on_progress`` (a progress bar) makes the replay go frame by frame."""
+    files = tuple(files)
+    opts = Options(files, tuple(key_files), tuple(esp_specs), capture_keys, dedup, fast, verify_all)
+    if sum(1 for f in files if f == "-") > 1:
+        raise UserError("standard input ('-') can be read only once")
+    store = load_keys(opts.keys, opts.esp)
+    on_secrets = secrets_handler(store, use=capture_keys)
+    with ExitStack() as stack:
+        writer = None
+        if write_merged:
+            try:
+                fh = stack.enter_context(open(write_merged, "wb"))  # noqa: SIM115
+            except OSError as e:
+                raise UserError(f"{write_merged}: cannot write: {e.strerror or e}") from None
+            writer = PcapngWriter(fh)
+        window = 0.0 if follow else 0.5
+        src = CaptureSource(list(files), on_secrets=on_secrets, dedup=dedup, writer=writer,
+                            reorder_window=window, reorder_max=0 if follow else 4096)
+        stack.enter_context(src)
+        staged = None
+        if stop is None and on_progress is None and fast and not follow and src.stageable():
+            # a big file is read and classified by a second process while this one
+            # replays; it starts now, while the engine is loaded
+            staged = guarded_staged(src, opts.keys, opts.esp, verify_all=verify_all,
+                                    capture_keys=capture_keys)
+        eng = Engine(store.db.lookup, on_event=on_event, on_finding=on_finding, fast=fast,
+                     verify_all=verify_all)
+        end = None
+        end_frame = None
+        done_bytes = 0
+        first = None
+        records: Iterable[tuple] = src.records()
+        if stop is None and on_progress is None:
+            # the whole stream in one call: the engine's loop reads the tuples itself
+            if staged is not None:
+                eng.feed_items(staged)
+            else:
+                eng.feed_batches(src.record_batches())
+            end_frame = eng.last_frame if eng.frames else None
+            records = iter(())
+        for rec in records:
+            number, t = rec[0], rec[1]
+            if first is None:
+                first = t
+            if stop is not None:
+                if stop.kind == "frame":
+                    if number > stop.value:
+                        break  # frame N itself was dropped as a duplicate
+                else:
+                    t_stop = stop.time(first)
+                    if t_stop is not None and t > t_stop:
+                        end = t_stop
+                        break
+            eng.feed_record(rec)
+            end_frame = number
+            if stop is not None and stop.kind == "frame" and number == stop.value:
+                break
+            if on_progress is not None:
+                done_bytes += len(rec[3]) + 16
+                if number % 2048 == 0:
+                    on_progress(done_bytes)
+        if stop is not None and stop.kind == "frame":
+            end = eng.now if eng.now != float("-inf") else None
+        elif stop is not None and end is None:
+            end = stop.time(first)
+            if end is not None and end < eng.now:
+                end = eng.now
+        eng.finish(end)
+        warnings = list(src.warnings)
+        warnings += eng.decoder.finish()
+        analysis = eng.analysis(src.names, frames=src.frames, duplicates=src.duplicates,
+                                warnings=warnings)
+        return Result(analysis, end if end is not None else eng.now, end_frame, src.names,
+                      list(store.from_capture), opts, eng)
+
+
+def replay_again(result: Result, stop: Stop | None) -> Result:
+    """``result``'s captures replayed with the same options, stopped at ``stop``."""
+    o = result.options
+    if "-" in o.paths:
+        raise UserError("standard input was read once; it cannot be replayed again")
+    return replay(o.paths, o.keys, o.esp, stop=stop, dedup=o.dedup, fast=o.fast,
+                  verify_all=o.verify_all, capture_keys=o.capture_keys)
+
