@@ -132,14 +132,14 @@ def print_report(a: Analysis, console: Console | None = None) -> None:
         for c in ("spoke", "tunnel", "NHS", "state", "requests", "answered", "last refresh",
                   "holding", "RTT", "every"):
             t.add_column(c)
-        for r in regs:
+        for g in regs:
             style = {"registered": "green", "unanswered": "red", "rejected": "red",
-                     "error": "red"}.get(r["state"])
-            t.add_row(r["spoke_nbma"] or "?", r["spoke_tunnel"] or "?", r["hub_nbma"] or "?",
-                      f"[{style}]{r['state']}[/]" if style else r["state"], str(r["requests"]),
-                      str(r["answered"]), _rel(r["last_refresh"], t0),
-                      f"{r['holding_time']} s" if r["holding_time"] else "-", _ms(r["rtt"]),
-                      f"{r['cadence']:.1f} s" if r["cadence"] else "-")
+                     "error": "red"}.get(g["state"])
+            t.add_row(g["spoke_nbma"] or "?", g["spoke_tunnel"] or "?", g["hub_nbma"] or "?",
+                      f"[{style}]{g['state']}[/]" if style else g["state"], str(g["requests"]),
+                      str(g["answered"]), _rel(g["last_refresh"], t0),
+                      f"{g['holding_time']} s" if g["holding_time"] else "-", _ms(g["rtt"]),
+                      f"{g['cadence']:.1f} s" if g["cadence"] else "-")
         console.print(t)
 
     if a.resolutions:
