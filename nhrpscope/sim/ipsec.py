@@ -220,11 +220,11 @@ class IpsecDomain:
                 "frames": [frames[0], frames[-1]],
             })
         for neg in self.negs.values():
-            rec = neg.rec
+            ike = neg.rec
             if neg.done_wire is not None and neg.done_wire.seen:
-                rec["established"] = led.at(neg.done_wire.time or 0.0)
-            rec["state"] = neg.state
-            rec["retransmits"] = neg.retransmits
+                ike["established"] = led.at(neg.done_wire.time or 0.0)
+            ike["state"] = neg.state
+            ike["retransmits"] = neg.retransmits
         self._one_way()
         self._ike_findings()
 
@@ -498,7 +498,7 @@ class Endpoint:
 
     def _mm34(self, neg: Negotiation, peer: Peer, src_port: int, dst_port: int) -> bytes:
         # NAT-D: first the hash of the remote end, then of the local end, as this side sees them.
-        pl = [K.KePayload(self.rng.randbytes(128)), K.NoncePayload(self.rng.randbytes(20)),
+        pl: list[K.Payload] = [K.KePayload(self.rng.randbytes(128)), K.NoncePayload(self.rng.randbytes(20)),
               self._natd(neg, peer.addr, dst_port), self._natd(neg, self.r.nbma, src_port)]
         first, body = K.encode_payloads(1, pl)
         return self._hdr(neg, 2, first, body)
@@ -521,7 +521,7 @@ class Endpoint:
                                 + struct.pack("!H", src_port)).digest()
         dst_hash = hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(peer.addr).packed
                                 + struct.pack("!H", dst_port)).digest()
-        pl = [sa, K.KePayload(self.rng.randbytes(256), 14), K.NoncePayload(self.rng.randbytes(32)),
+        pl: list[K.Payload] = [sa, K.KePayload(self.rng.randbytes(256), 14), K.NoncePayload(self.rng.randbytes(32)),
               K.NotifyPayload(16388, 0, b"", src_hash), K.NotifyPayload(16389, 0, b"", dst_hash)]
         first, body = K.encode_payloads(2, pl)
         return self._hdr(neg, 34, first, body, flags=0x08 if initiator else 0x20)

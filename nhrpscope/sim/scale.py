@@ -230,14 +230,13 @@ def simulate_scale(scenario: Scenario, opts: Options) -> Result:
     sa_list: list[SecurityAssociation] = sim.ipsec.all_sas() if sim.ipsec is not None else []
     by_spi: dict[int, _Sa] = {}
     by_dir: dict[tuple[str, str], _Sa] = {}
-    for s in sa_list:
-        st = by_spi[s.spi or 0] = _Sa(s)
-        by_dir[(s.src or "", s.dst or "")] = st
+    for sa in sa_list:
+        by_spi[sa.spi or 0] = by_dir[(sa.src or "", sa.dst or "")] = _Sa(sa)
     for c in sim.net.captured:
         spi = _esp_spi(c.data)
-        st = by_spi.get(spi) if spi is not None else None
-        if st is not None and c.time < st.start:
-            st.start = c.time
+        carrier = by_spi.get(spi) if spi is not None else None
+        if carrier is not None and c.time < carrier.start:
+            carrier.start = c.time
 
     def flow(src: Router, dst: Router, inner_src: str, inner_dst: str, size: int, comment: str, a: int,
              b: int) -> _Flow | None:

@@ -13,6 +13,7 @@ keeping only what the tap could see: every item cites frame numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ SEVERITY = {
 }
 
 
-def _frames(wires: list[Wire | None], *, opaque: bool = False) -> list[int]:
+def _frames(wires: Sequence[Wire | None], *, opaque: bool = False) -> list[int]:
     """The frames that show these packets. A packet the written keys cannot
     decrypt (``meta["opaque"]``) shows nothing of what is inside it, so it is
     cited only when ``opaque`` says the finding is about that very fact."""
@@ -234,9 +235,10 @@ class Ledger:
         f.wires += wires
         return f
 
-    def finding(self, code: str, message: str, wires: list[Wire], t: float, *, opaque: bool = False
-                ) -> Finding:
-        f = Finding(code, message, list(wires), t, SEVERITY.get(code, "warning"), opaque)
+    def finding(self, code: str, message: str, wires: Sequence[Wire | None], t: float, *,
+                opaque: bool = False) -> Finding:
+        """A finding citing ``wires`` (a packet not sent yet, None, cites nothing)."""
+        f = Finding(code, message, [w for w in wires if w is not None], t, SEVERITY.get(code, "warning"), opaque)
         self.findings.append(f)
         return f
 
@@ -252,7 +254,7 @@ class Ledger:
         return (round(self.epoch * 1_000_000) + round(t * 1_000_000)) / 1_000_000
 
     def truth(self, capture: dict[str, Any]) -> dict[str, Any]:
-        regs = []
+        regs: list[dict[str, Any]] = []
         for r in self.registrations:
             seen = [w for w in r.requests if _seen(w)]
             if not seen and not _seen(r.reply):
@@ -268,7 +270,7 @@ class Ledger:
                 "frames": _frames([*r.requests, r.reply]),
             })
         regs.sort(key=lambda d: (d["frames"] or [0])[0])
-        res = []
+        res: list[dict[str, Any]] = []
         for x in self.resolutions:
             ws = [x.request, *x.forwards, x.reply]
             if not _frames(ws):
@@ -286,7 +288,7 @@ class Ledger:
                 "frames": _frames(ws),
             })
         res.sort(key=lambda d: d["frames"][0])
-        shortcuts = []
+        shortcuts: list[dict[str, Any]] = []
         for s in self.shortcuts.values():
             ws = [s.via, s.first_direct]
             if not _frames(ws):
@@ -313,7 +315,7 @@ class Ledger:
                 out.append(d)
             return sorted(out, key=lambda d: d["frames"][0])
 
-        findings = []
+        findings: list[dict[str, Any]] = []
         for f in self.findings:
             frames = _frames(f.wires, opaque=f.opaque)
             if not frames:
