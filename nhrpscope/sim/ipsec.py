@@ -30,100 +30,36 @@ import ipaddress
 import random
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from dissectors import ike_payloads as K
 from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.ike import encode_ike, encode_ike_message, make_ike_header
+from dissectors.ike import encode_ike_message, make_ike_header
 from nhrpscope.sim import packets as P
-from nhrpscope.sim.clock import Timer
 from nhrpscope.sim.host import Host
+from nhrpscope.sim.ike_codec import (
+    ENC,
+    IKE_PORT,
+    INTEG,
+    NATT_PORT,
+    NOTE,
+    IkeCodec,
+    IpsecRouter,
+    Negotiation,
+    Peer,
+)
 from nhrpscope.sim.packets import udp
-from nhrpscope.sim.scenario import IpsecSpec, RouterSpec
+from nhrpscope.sim.scenario import IpsecSpec
 from nhrpscope.sim.wire import Wire
 
 PROTO_UDP, PROTO_ESP, PROTO_GRE = 17, 50, 47
-IKE_PORT, NATT_PORT = 500, 4500
 RETRANSMIT = 5.0
 MAX_RETRANSMITS = 4
 QUEUE_MAX = 8
 
-# esp-aes / esp-3des / esp-gcm and esp-sha-hmac / esp-sha256-hmac, as the scenario names them.
-ENC = {"aes-cbc-128": ("aes-cbc", 16, 7, 128, 12), "aes-cbc-256": ("aes-cbc", 32, 7, 256, 12),
-       "3des-cbc": ("3des-cbc", 24, 5, None, 3), "aes-gcm-128": ("aes-gcm-16", 20, 7, 128, 20)}
-# name -> (esp integrity, key bytes, IKEv1 hash / ESP auth attribute, IKEv2 INTEG id)
-INTEG = {"hmac-sha1-96": ("hmac-sha1-96", 20, 2, 2), "hmac-sha256-128": ("hmac-sha256-128", 32, 4, 12),
-         "none": ("null", 0, 0, 0)}
-
-# Vendor IDs Cisco IOS sends in Main Mode: RFC 3947 NAT-T, draft-ietf-ipsec-nat-t-ike-02\n,
-# Dead Peer Detection (RFC 3706), Cisco Unity.
-VIDS = [bytes.fromhex(h) for h in ("4a131c81070358455c5728f20e95452f", "90cb80913ebb696e086381b5ec427b1f",
-                                   "afcad71368a1f1c96b8696fc77570100", "12f5f28c457168a9702d9fe274cc0100")]
-NOTE = "IKE payloads are simulated, not a real key exchange"
-
-
-class IpsecRouter(Protocol):
-    """What an IKE daemon uses of its own router: its addresses, its IP
-    identification counter, its NBMA interface and its GRE input."""
-
-    name: str
-    nbma: str
-    spec: RouterSpec
-    up: bool
-
-    def next_ip_id(self) -> int: ...
-
-    def emit(self, raw: bytes, wire: Wire) -> None: ...
-
-    def on_gre(self, outer_src: str, gre: bytes, wire: Wire) -> None: ...
-
 
 def _h(*parts: Any) -> bytes:
     return hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-
-
-@dataclass(eq=False)
-class Negotiation:
-    """One IKE SA being set up, and the ESP SA pair it yields."""
-
-    version: int
-    icookie: bytes
-    initiator: str  # the initiating router's name
-    # The initiator's pre-shared key: the key exchange is simulated, so "can the
-    # responder verify message 5" is a comparison of the two keys.
-    initiator_psk: str | None
-    i_addr: str  # the responder's address as the initiator sends to it
-    responder: str | None = None  # the responding router's name, once it answers
-    rcookie: bytes = bytes(8)
-    i_step: int = 0  # the last message the initiator sent (1..9)
-    r_step: int = 0  # the last message the responder sent
-    msgid: int = 0
-    nat: bool = False
-    i_natted: bool = False
-    r_natted: bool = False
-    timer: Timer | None = None
-    last_sent: tuple[bytes, str, int, int, str] | None = None  # to retransmit
-    retransmits: int = 0
-    wires: list[Wire] = field(default_factory=list)
-    rec: dict[str, Any] = field(default_factory=dict)
-    done_wire: Wire | None = None
-    state: str = "incomplete"
-
-
-@dataclass(eq=False)
-class Peer:
-    addr: str
-    port: int = IKE_PORT  # where this router sends IKE / NAT-T to
-    local_port: int = IKE_PORT
-    state: str = "idle"  # idle | negotiating | up | failed
-    out_sa: SecurityAssociation | None = None  # what we really encrypt with
-    seq: int = 0
-    queue: list[tuple[bytes, Wire, int]] = field(default_factory=list)
-    nat_t: bool = False
-    behind_nat: bool = False
-    neg: Negotiation | None = None
-    keepalive: Timer | None = None
-    failed_until: float = -1.0
 
 
 @dataclass(eq=False)
@@ -301,23 +237,21 @@ class IpsecDomain:
                            [w for w in seen if w.meta.get("rtx")], t)
 
 
-class Endpoint:
+class Endpoint(IkeCodec):
     """One router's IKE daemon and ESP SAD."""
 
     def __init__(self, domain: IpsecDomain, router: IpsecRouter) -> None:
+        spec = router.spec
+        super().__init__(router, random.Random(f"{domain.seed}:ipsec:{router.name}"),
+                         ENC[spec.ike_encryption] if spec.ike_encryption else domain.enc, domain.enc, domain.integ)
         self.d = domain
-        self.r = router
         self.name = router.name
         self.host = domain.host
-        self.rng = random.Random(f"{domain.seed}:ipsec:{router.name}")
         self.peers: dict[str, Peer] = {}
         self.inbound: dict[int, tuple[Peer, SaRecord]] = {}
-        spec = router.spec
-        # this router's IKE policy (phase 1 / IKE SA): the scenario's, unless it overrides it
-        self.ike_enc = ENC[spec.ike_encryption] if spec.ike_encryption else domain.enc
         self.psk = spec.psk if spec.psk is not None else domain.spec.psk
 
-    # -- the router's interface ---------------------------------------------------------
+    # -- the router's interface --------------------------------------------------------------
 
     def required(self, src: str) -> bool:
         return True
@@ -349,7 +283,8 @@ class Endpoint:
         if peer.state in ("idle", "failed") and peer.failed_until <= self.host.now:
             self._initiate(peer)
 
-    # -- ESP -------------------------------------------------------------------------
+
+    # -- ESP ---------------------------------------------------------------------------------
 
     def _esp(self, peer: Peer, gre: bytes, wire: Wire, tos: int) -> None:
         assert peer.out_sa is not None
@@ -406,7 +341,8 @@ class Endpoint:
         if esp.next_header == PROTO_GRE:
             self.r.on_gre(src, d.payload, wire)
 
-    # -- IKE: sending --------------------------------------------------------------------
+
+    # -- IKE: sending ------------------------------------------------------------------------
 
     def _initiate(self, peer: Peer) -> None:
         other = self.host.directory.name_of(None, peer.addr)
@@ -428,9 +364,6 @@ class Endpoint:
         else:
             self._send_ike(neg, peer, 1, self._sa_init(neg, peer, initiator=True),
                            "IKE_SA_INIT request: SA proposal, KE, nonce, NAT detection notifies")
-
-    def _ports(self, peer: Peer) -> tuple[int, int]:
-        return peer.local_port, peer.port
 
     def _send_ike(self, neg: Negotiation, peer: Peer, step: int, msg: bytes, what: str, *,
                   retransmit: bool = False) -> None:
@@ -468,75 +401,8 @@ class Endpoint:
         msg, _, _, _, what = neg.last_sent
         self._send_ike(neg, peer, step, msg, what, retransmit=True)
 
-    def _hdr(self, neg: Negotiation, xtype: int, first: int, body: bytes, *, flags: int = 0,
-             msgid: int = 0) -> bytes:
-        hdr = make_ike_header(neg.version, xtype, neg.icookie, neg.rcookie, flag_bits=flags,
-                              message_id=msgid, next_payload=first, minor_version=0)
-        return encode_ike(hdr, body)
 
-    def _v1_sa(self) -> K.SaPayload:
-        enc = self.ike_enc
-        attrs = [K.Attribute(1, enc[2])]
-        if enc[3]:
-            attrs.append(K.Attribute(14, enc[3]))
-        attrs += [K.Attribute(2, self.d.integ[2] or 2), K.Attribute(3, 1), K.Attribute(4, 2),
-                  K.Attribute(11, 1), K.Attribute(12, (86400).to_bytes(4, "big"))]
-        t = K.Transform(1, 0, 1, tuple(attrs))  # KEY_IKE
-        return K.SaPayload((K.Proposal(1, 1, b"", (t,)),), 1, 1)
-
-    def _natd(self, neg: Negotiation, addr: str, port: int) -> K.NatDPayload:
-        return K.NatDPayload(hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(addr).packed
-                                          + struct.pack("!H", port)).digest())
-
-    def _mm1(self, neg: Negotiation) -> bytes:
-        first, body = K.encode_payloads(1, [self._v1_sa(), *[K.VendorIdPayload(v) for v in VIDS]])
-        return self._hdr(neg, 2, first, body)
-
-    def _mm2(self, neg: Negotiation) -> bytes:
-        first, body = K.encode_payloads(1, [self._v1_sa(), *[K.VendorIdPayload(v) for v in VIDS[:3]]])
-        return self._hdr(neg, 2, first, body)
-
-    def _mm34(self, neg: Negotiation, peer: Peer, src_port: int, dst_port: int) -> bytes:
-        # NAT-D: first the hash of the remote end, then of the local end, as this side sees them.
-        pl: list[K.Payload] = [K.KePayload(self.rng.randbytes(128)), K.NoncePayload(self.rng.randbytes(20)),
-              self._natd(neg, peer.addr, dst_port), self._natd(neg, self.r.nbma, src_port)]
-        first, body = K.encode_payloads(1, pl)
-        return self._hdr(neg, 2, first, body)
-
-    def _encrypted_v1(self, neg: Negotiation, xtype: int, first: int, size: int, msgid: int = 0) -> bytes:
-        n = -(-size // 16) * 16 if self.d.enc[0] != "3des-cbc" else -(-size // 8) * 8
-        return self._hdr(neg, xtype, first, self.rng.randbytes(n), flags=0x01, msgid=msgid)
-
-    def _sa_init(self, neg: Negotiation, peer: Peer, *, initiator: bool, seen: tuple[str, int] | None = None
-                 ) -> bytes:
-        enc, integ = self.ike_enc, self.d.integ
-        ts = [K.Transform(0, 1, enc[4], (K.Attribute(14, enc[3]),) if enc[3] else ()),
-              K.Transform(0, 2, 2 if integ[3] == 2 else 5)]
-        if integ[3]:
-            ts.append(K.Transform(0, 3, integ[3]))
-        ts.append(K.Transform(0, 4, 14))  # DH group 14 (2048-bit MODP)
-        sa = K.SaPayload((K.Proposal(1, 1, b"", tuple(ts)),), None, None)
-        src_port, dst_port = self._ports(peer)
-        src_hash = hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(self.r.nbma).packed
-                                + struct.pack("!H", src_port)).digest()
-        dst_hash = hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(peer.addr).packed
-                                + struct.pack("!H", dst_port)).digest()
-        pl: list[K.Payload] = [sa, K.KePayload(self.rng.randbytes(256), 14), K.NoncePayload(self.rng.randbytes(32)),
-              K.NotifyPayload(16388, 0, b"", src_hash), K.NotifyPayload(16389, 0, b"", dst_hash)]
-        first, body = K.encode_payloads(2, pl)
-        return self._hdr(neg, 34, first, body, flags=0x08 if initiator else 0x20)
-
-    def _ike_auth(self, neg: Negotiation, *, initiator: bool, failed: bool = False) -> bytes:
-        iv = 8 if self.d.enc[0] == "3des-cbc" else 16
-        icv = 12 if self.d.integ[1] == 20 else (16 if self.d.integ[1] else 16)
-        blk = 8 if self.d.enc[0] == "3des-cbc" else 16
-        # inside: IDi/IDr, AUTH, SA, TSi, TSr; or one N(AUTHENTICATION_FAILED)
-        sk = K.EncryptedPayload(self.rng.randbytes(iv) + self.rng.randbytes(blk * (1 if failed else 13))
-                                + self.rng.randbytes(icv), 41 if failed else (35 if initiator else 36))
-        first, body = K.encode_payloads(2, [sk])
-        return self._hdr(neg, 35, first, body, flags=0x08 if initiator else 0x20, msgid=1)
-
-    # -- IKE: receiving -------------------------------------------------------------------
+    # -- IKE: receiving ----------------------------------------------------------------------
 
     def _on_ike(self, src: str, sport: int, dport: int, msg: bytes, wire: Wire) -> None:
         if len(msg) < 28:
@@ -568,23 +434,6 @@ class Endpoint:
             neg.responder = self.name
             peer.port, peer.local_port = sport, dport
             self._responder_step(neg, peer, msg, src, sport, dport)
-
-    def _check_natd(self, neg: Negotiation, msg: bytes, me_addr: str, me_port: int, src: str,
-                    sport: int) -> tuple[bool, bool]:
-        """(am I behind NAT, is the peer): compare the NAT-D hashes with what I see."""
-        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
-        hashes = [p.hash for p in payloads if isinstance(p, K.NatDPayload)]
-        hashes += [p.data for p in payloads if isinstance(p, K.NotifyPayload) and p.notify_type in (16388, 16389)]
-        if neg.version == 2:  # source, destination order
-            peer_h, me_h = (hashes + [b"", b""])[:2]
-        else:  # remote-of-sender (= me) first, then sender
-            me_h, peer_h = (hashes + [b"", b""])[:2]
-
-        def h(a: str, p: int) -> bytes:
-            return hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(a).packed
-                                + struct.pack("!H", p)).digest()
-
-        return me_h != h(me_addr, me_port), peer_h != h(src, sport)
 
     def _responder_step(self, neg: Negotiation, peer: Peer, msg: bytes, src: str, sport: int,
                         dport: int) -> None:
@@ -711,29 +560,8 @@ class Endpoint:
                 neg.i_step = 5
                 self._install(neg, peer, initiator=True)
 
-    # -- IKE: refusals and failures --------------------------------------------------------
 
-    def _acceptable(self, neg: Negotiation, msg: bytes) -> bool:
-        """Does the initiator's first message offer this router's IKE encryption?"""
-        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
-        want_id = self.ike_enc[2] if neg.version == 1 else self.ike_enc[4]
-        for p in payloads:
-            if not isinstance(p, K.SaPayload):
-                continue
-            for pr in p.proposals:
-                for t in pr.transforms:
-                    if neg.version == 1:
-                        enc = next((a.value for a in t.attributes if a.type == 1), None)
-                        klen = next((a.value for a in t.attributes if a.type == 14), None)
-                    elif t.transform_type == 1:
-                        enc = t.transform_id
-                        klen = next((a.value for a in t.attributes if a.type == 14), None)
-                    else:
-                        continue
-                    if enc == want_id and klen == self.ike_enc[3]:
-                        return True
-            return False
-        return True
+    # -- IKE: refusals and failures ----------------------------------------------------------
 
     def _refuse(self, neg: Negotiation, peer: Peer) -> None:
         """NO_PROPOSAL_CHOSEN: IKEv1 in an Informational exchange (RFC 2408
@@ -752,17 +580,6 @@ class Endpoint:
         neg.rec["_refused"].append(neg.wires[-1])
         self.peers.pop(peer.addr, None)
 
-    @staticmethod
-    def _refusal(neg: Negotiation, msg: bytes) -> str:
-        """The name of an error notify in a clear answer, else ""."""
-        if len(msg) < 28 or (neg.version == 1 and msg[19] & 1):
-            return ""
-        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
-        for p in payloads:
-            if isinstance(p, K.NotifyPayload) and p.notify_type in (14, 17, 24):
-                return K.notify_name(neg.version, p.notify_type)
-        return ""
-
     def _failed(self, neg: Negotiation, peer: Peer, why: str) -> None:
         if neg.timer:
             neg.timer.cancel()
@@ -774,12 +591,8 @@ class Endpoint:
         self.host.ledger.note(self.host.now, f"{self.r.name}: IKE with {peer.addr} fails: {why}; it tries "
                              "again on the next packet for this peer, no sooner than 10 s", neg.wires[-1:])
 
-    @staticmethod
-    def _has(msg: bytes, ptype: int) -> bool:
-        payloads, _ = K.decode_payloads(1, msg[16], msg[28:])
-        return any(isinstance(p, K.NatDPayload) for p in payloads) if ptype == 20 else True
 
-    # -- SAs -------------------------------------------------------------------------------
+    # -- SAs ---------------------------------------------------------------------------------
 
     def _install(self, neg: Negotiation, peer: Peer, *, initiator: bool) -> None:
         """Both ESP SAs of the pair, the same on both sides (the domain keeps
