@@ -86,16 +86,13 @@ class IpsecDomain:
         if self.enc[0].startswith("aes-gcm"):
             self.integ = INTEG["none"]
         self.rng = random.Random(f"{seed}:ipsec")
-        self.endpoints: dict[str, Endpoint] = {}
         self.negs: dict[bytes, Negotiation] = {}
         self.records: list[SaRecord] = []
         self.by_spi: dict[int, SaRecord] = {}
         self.nat_keepalive = nat_keepalive
 
     def endpoint(self, router: IpsecRouter) -> Endpoint:
-        ep = Endpoint(self, router)
-        self.endpoints[router.name] = ep
-        return ep
+        return Endpoint(self, router)
 
     def new_spi(self) -> int:
         while True:

@@ -17,19 +17,30 @@ import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from dissectors.transport import encode_icmp_frag_needed
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Clock
 from nhrpscope.sim.packets import udp
-from nhrpscope.sim.scenario import NatSpec
+from nhrpscope.sim.scenario import NatSpec, RouterSpec
 from nhrpscope.sim.wire import Wire
 
-if TYPE_CHECKING:  # pragma: no cover
-    from nhrpscope.sim.router import Router
-
 PROTO_ICMP, PROTO_UDP = 1, 17
+
+
+class Router(Protocol):
+    """A router as its access link sees it: its addresses, its link's
+    settings (``spec``), whether it and its link are up, and its input."""
+
+    name: str
+    nbma: str
+    gateway: str
+    spec: RouterSpec
+    up: bool
+    link_down: bool
+
+    def receive(self, raw: bytes, wire: Wire) -> None: ...
 
 
 @dataclass(slots=True)
