@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nhrpscope.sim.run import Result
+    from nhrpscope.sim.result import Result
 
 MAX_FRAMES = 2000  # a narrative longer than this stops listing frames
 

@@ -15,19 +15,38 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from dissectors.base import internet_checksum
 from dissectors.transport import encode_tcp
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Timer
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nhrpscope.sim.router import Router
+from nhrpscope.sim.host import Host
+from nhrpscope.sim.wire import Wire
 
 PROTO_TCP = 6
 MAX_RETRIES = 4
 ACK, PSH = 0x10, 0x08
+
+
+class FlowRouter(Protocol):
+    """What the hosts behind a router use of it: its clock, its tunnel's view
+    of the path (next hop, path MTU, overhead) and its routing."""
+
+    host: Host
+    up: bool
+    pmtu: dict[str, int]
+
+    def next_hop(self, dst: str) -> tuple[str | None, str]: ...
+
+    def overhead(self) -> int: ...
+
+    def source_for(self, dst: str) -> str: ...
+
+    def next_ip_id(self) -> int: ...
+
+    def route(self, inner: bytes, *, arrived_from: str | None = None, wire_in: Wire | None = None,
+              comment: str = "") -> None: ...
 
 
 def tcp_segment(src: str, dst: str, sport: int, dport: int, payload: bytes, *, seq: int, ack: int,
@@ -42,7 +61,7 @@ def tcp_segment(src: str, dst: str, sport: int, dport: int, payload: bytes, *, s
 
 @dataclass(eq=False)
 class TcpFlow:
-    sender: Router
+    sender: FlowRouter
     dst: str
     count: int
     size: int  # IP datagram size of a full segment
@@ -61,7 +80,7 @@ class TcpFlow:
     def start(self) -> None:
         self.mss = self.size - 40
         for i in range(self.count):
-            self.sender.clock.after(i * self.interval, self._send, i, 1.0)
+            self.sender.host.after(i * self.interval, self._send, i, 1.0)
 
     def seq_of(self, i: int) -> int:
         return (self.isn + i * (self.size - 40)) & 0xFFFFFFFF
@@ -70,7 +89,7 @@ class TcpFlow:
         r = self.sender
         if not r.up or i in self.acked:
             return
-        nbma, _ = r._next_hop(self.dst)
+        nbma, _ = r.next_hop(self.dst)
         pm = r.pmtu.get(nbma or "")
         if pm is not None:
             self.mss = min(self.mss, pm - r.overhead() - 40)  # the host's PMTUD
@@ -86,7 +105,7 @@ class TcpFlow:
             what += f", retransmission {n} after {rto / 2:g} s without an ACK"
         r.route(inner, comment=what)
         if n < MAX_RETRIES:
-            self.timers[i] = r.clock.after(rto, self._timeout, i, rto)
+            self.timers[i] = r.host.after(rto, self._timeout, i, rto)
 
     def _timeout(self, i: int, rto: float) -> None:
         if i in self.acked:
@@ -104,7 +123,7 @@ class TcpFlow:
                     t.cancel()
 
 
-def acknowledge(receiver: Router, ip: P.Ip) -> None:
+def acknowledge(receiver: FlowRouter, ip: P.Ip) -> None:
     """The host behind ``receiver`` acknowledges a data segment."""
     b = ip.payload
     sport, dport, seq = struct.unpack_from("!HHI", b)

@@ -30,37 +30,32 @@ import ipaddress
 import random
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dissectors import ike_payloads as K
 from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.ike import encode_ike, encode_ike_message, make_ike_header
+from dissectors.ike import encode_ike_message, make_ike_header
 from nhrpscope.sim import packets as P
-from nhrpscope.sim.clock import Timer
-from nhrpscope.sim.net import Wire, udp
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nhrpscope.sim.router import Router
-    from nhrpscope.sim.run import Simulation
+from nhrpscope.sim.host import Host
+from nhrpscope.sim.ike_codec import (
+    ENC,
+    IKE_PORT,
+    INTEG,
+    NATT_PORT,
+    NOTE,
+    IkeCodec,
+    IpsecRouter,
+    Negotiation,
+    Peer,
+)
+from nhrpscope.sim.packets import udp
+from nhrpscope.sim.scenario import IpsecSpec
+from nhrpscope.sim.wire import Wire
 
 PROTO_UDP, PROTO_ESP, PROTO_GRE = 17, 50, 47
-IKE_PORT, NATT_PORT = 500, 4500
 RETRANSMIT = 5.0
 MAX_RETRANSMITS = 4
 QUEUE_MAX = 8
-
-# esp-aes / esp-3des / esp-gcm and esp-sha-hmac / esp-sha256-hmac, as the scenario names them.
-ENC = {"aes-cbc-128": ("aes-cbc", 16, 7, 128, 12), "aes-cbc-256": ("aes-cbc", 32, 7, 256, 12),
-       "3des-cbc": ("3des-cbc", 24, 5, None, 3), "aes-gcm-128": ("aes-gcm-16", 20, 7, 128, 20)}
-# name -> (esp integrity, key bytes, IKEv1 hash / ESP auth attribute, IKEv2 INTEG id)
-INTEG = {"hmac-sha1-96": ("hmac-sha1-96", 20, 2, 2), "hmac-sha256-128": ("hmac-sha256-128", 32, 4, 12),
-         "none": ("null", 0, 0, 0)}
-
-# Vendor IDs Cisco IOS sends in Main Mode: RFC 3947 NAT-T, draft-ietf-ipsec-nat-t-ike-02\n,
-# Dead Peer Detection (RFC 3706), Cisco Unity.
-VIDS = [bytes.fromhex(h) for h in ("4a131c81070358455c5728f20e95452f", "90cb80913ebb696e086381b5ec427b1f",
-                                   "afcad71368a1f1c96b8696fc77570100", "12f5f28c457168a9702d9fe274cc0100")]
-NOTE = "IKE payloads are simulated, not a real key exchange"
 
 
 def _h(*parts: Any) -> bytes:
@@ -68,77 +63,36 @@ def _h(*parts: Any) -> bytes:
 
 
 @dataclass(eq=False)
-class Negotiation:
-    """One IKE SA being set up, and the ESP SA pair it yields."""
-
-    version: int
-    icookie: bytes
-    initiator: Endpoint
-    i_addr: str  # the responder's address as the initiator sends to it
-    responder: Endpoint | None = None
-    rcookie: bytes = bytes(8)
-    i_step: int = 0  # the last message the initiator sent (1..9)
-    r_step: int = 0  # the last message the responder sent
-    msgid: int = 0
-    nat: bool = False
-    i_natted: bool = False
-    r_natted: bool = False
-    timer: Timer | None = None
-    last_sent: tuple[bytes, str, int, int, str] | None = None  # to retransmit
-    retransmits: int = 0
-    wires: list[Wire] = field(default_factory=list)
-    rec: dict[str, Any] = field(default_factory=dict)
-    done_wire: Wire | None = None
-    state: str = "incomplete"
-
-
-@dataclass(eq=False)
-class Peer:
-    addr: str
-    port: int = IKE_PORT  # where this router sends IKE / NAT-T to
-    local_port: int = IKE_PORT
-    state: str = "idle"  # idle | negotiating | up | failed
-    out_sa: SecurityAssociation | None = None  # what we really encrypt with
-    seq: int = 0
-    queue: list[tuple[bytes, Wire, int]] = field(default_factory=list)
-    nat_t: bool = False
-    behind_nat: bool = False
-    neg: Negotiation | None = None
-    keepalive: Timer | None = None
-    failed_until: float = -1.0
-
-
-@dataclass(eq=False)
 class SaRecord:
     sa: SecurityAssociation  # as negotiated (what the key files say)
-    src: Router
-    dst: Router
+    src: str  # router names
+    dst: str
     paired: int
     wires: list[Wire] = field(default_factory=list)
     bad: list[Wire] = field(default_factory=list)
 
 
 class IpsecDomain:
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        spec = sim.scenario.ipsec
+    """The scenario's IPsec: its policy, the SA registry, and the IKE
+    exchanges in flight (found by initiator cookie, as on the wire)."""
+
+    def __init__(self, spec: IpsecSpec, seed: int, nat_keepalive: dict[str, float], host: Host) -> None:
+        self.host = host
+        self.seed = seed
         self.spec = spec
         self.version = 2 if spec.ike == "ikev2" else 1
         self.enc = ENC[spec.encryption]
         self.integ = INTEG[spec.integrity]
         if self.enc[0].startswith("aes-gcm"):
             self.integ = INTEG["none"]
-        self.rng = random.Random(f"{sim.seed}:ipsec")
-        self.endpoints: dict[str, Endpoint] = {}
+        self.rng = random.Random(f"{seed}:ipsec")
         self.negs: dict[bytes, Negotiation] = {}
         self.records: list[SaRecord] = []
         self.by_spi: dict[int, SaRecord] = {}
-        self.nat_keepalive = {n.name: n.keepalive for n in sim.scenario.nats}
+        self.nat_keepalive = nat_keepalive
 
-    def endpoint(self, router: Router) -> Endpoint:
-        ep = Endpoint(self, router)
-        self.endpoints[router.name] = ep
-        return ep
+    def endpoint(self, router: IpsecRouter) -> Endpoint:
+        return Endpoint(self, router)
 
     def new_spi(self) -> int:
         while True:
@@ -146,19 +100,21 @@ class IpsecDomain:
             if spi not in self.by_spi:
                 return spi
 
-    def make_sa(self, spi: int, src: Router, dst: Router, label: str) -> SecurityAssociation:
+    def make_sa(self, spi: int, label: str) -> SecurityAssociation:
         enc, klen = self.enc[0], self.enc[1]
         integ, alen = self.integ[0], self.integ[1]
-        key = _h(self.sim.seed, label, spi, "enc")[:klen] if klen <= 32 else b""
+        key = _h(self.seed, label, spi, "enc")[:klen] if klen <= 32 else b""
         if klen > 32:
-            key = (_h(self.sim.seed, label, spi, "enc") + _h(self.sim.seed, label, spi, "enc2"))[:klen]
-        akey = _h(self.sim.seed, label, spi, "auth")[:alen] if alen else b""
+            key = (_h(self.seed, label, spi, "enc") + _h(self.seed, label, spi, "enc2"))[:klen]
+        akey = _h(self.seed, label, spi, "auth")[:alen] if alen else b""
         return SecurityAssociation(spi, None, None, enc, key, integ, akey if integ != "null" else b"",
                                    mode="transport")
 
-    def seen_addr(self, router: Router) -> str:
-        tap = self.sim.opts.tap
-        return router.nbma if tap == router.name else self.sim.net.public_address(router)
+    def seen_addr(self, router: str) -> str:
+        """The router's address as the capture shows it."""
+        peer = self.host.directory.named(router)
+        assert peer is not None, router
+        return peer.seen
 
     def all_sas(self) -> list[SecurityAssociation]:
         out = []
@@ -172,13 +128,13 @@ class IpsecDomain:
         return out
 
     def final_findings(self) -> None:
-        led = self.sim.ledger
+        led = self.host.ledger
         for rec in self.records:
             if rec.bad:
                 led.finding(
                     "esp-icv-failed",
-                    f"ESP from {rec.src.name} to {rec.dst.name} (SPI 0x{rec.sa.spi:08x}) fails its integrity "
-                    f"check ({len(rec.bad)} packet(s)): {rec.dst.name} drops them, so nothing {rec.src.name} "
+                    f"ESP from {rec.src} to {rec.dst} (SPI 0x{rec.sa.spi:08x}) fails its integrity "
+                    f"check ({len(rec.bad)} packet(s)): {rec.dst} drops them, so nothing {rec.src} "
                     "sends over this SA arrives; the SA's keys differ between the peers - clear the crypto "
                     "session ('clear crypto session') so IKE negotiates fresh keys.", rec.bad,
                     rec.bad[0].time or 0.0, opaque=True)
@@ -188,7 +144,7 @@ class IpsecDomain:
             times = sorted(t for w in rec.wires + rec.bad for t in w.tap_times)
             nbytes = sum(w.meta.get("len", 0) * len(w.frames) for w in rec.wires + rec.bad)
             good = sum(len(w.frames) for w in rec.wires)
-            led.sas.append({
+            led.sa_seen({
                 "spi": f"0x{rec.sa.spi:08x}", "src": self.seen_addr(rec.src), "dst": self.seen_addr(rec.dst),
                 "packets": len(frames), "bytes": nbytes, "first": led.at(times[0]),
                 "last": led.at(times[-1]), "decrypted": good,
@@ -197,11 +153,11 @@ class IpsecDomain:
                 "frames": [frames[0], frames[-1]],
             })
         for neg in self.negs.values():
-            rec = neg.rec
+            ike = neg.rec
             if neg.done_wire is not None and neg.done_wire.seen:
-                rec["established"] = led.at(neg.done_wire.time or 0.0)
-            rec["state"] = neg.state
-            rec["retransmits"] = neg.retransmits
+                ike["established"] = led.at(neg.done_wire.time or 0.0)
+            ike["state"] = neg.state
+            ike["retransmits"] = neg.retransmits
         self._one_way()
         self._ike_findings()
 
@@ -211,89 +167,88 @@ class IpsecDomain:
 
     def _one_way(self) -> None:
         """SAs the tap saw carry packets one way with nothing coming back."""
-        led = self.sim.ledger
+        led = self.host.ledger
         for rec in self.records:
             ws = rec.wires + rec.bad
             frames = sorted({f for w in ws for f in w.frames})
             if len(frames) < 3:
                 continue
             times = sorted(t for w in ws for t in w.tap_times)
-            back = [t for o in self.records if o.src is rec.dst and o.dst is rec.src
+            back = [t for o in self.records if o.src == rec.dst and o.dst == rec.src
                     for w in o.wires + o.bad for t in w.tap_times]
             if any(times[0] - 0.5 <= t <= times[-1] + 0.5 for t in back):
                 continue
             first = next(w for w in ws if frames[0] in w.frames)
             last = next(w for w in ws if frames[-1] in w.frames)
             led.finding("esp-one-way",
-                        f"ESP from {rec.src.name} to {rec.dst.name} (SPI 0x{rec.sa.spi:08x}) carries {len(frames)} "
-                        f"packets and nothing comes back: {rec.src.name}'s 'show crypto ipsec sa' counts encaps, no "
+                        f"ESP from {rec.src} to {rec.dst} (SPI 0x{rec.sa.spi:08x}) carries {len(frames)} "
+                        f"packets and nothing comes back: {rec.src}'s 'show crypto ipsec sa' counts encaps, no "
                         f"decaps.", [first] if first is last else [first, last], times[0], opaque=True)
 
     def _ike_findings(self) -> None:
         """The IKE faults the tap shows, with the frames that show them."""
-        led = self.sim.ledger
+        led = self.host.ledger
         for neg in self.negs.values():
             rec = neg.rec
             seen = [w for w in neg.wires if w.seen]
             if not seen:
                 continue
-            i = neg.initiator.r
-            resp = neg.responder.r if neg.responder else self.sim.router_at(neg.i_addr)
-            rname = resp.name if resp else neg.i_addr
-            key = tuple(sorted((i.name, rname)))
+            i = neg.initiator
+            found = self.host.directory.at(neg.i_addr)
+            rname = neg.responder or (found.name if found else neg.i_addr)
+            key = tuple(sorted((i, rname)))
             t = seen[0].time or 0.0
-            mine = [w for w in seen if w.meta.get("from") == i.name]
+            mine = [w for w in seen if w.meta.get("from") == i]
             if rec.get("_refused"):
                 led.gather(key, "ike-no-proposal-chosen",
-                           f"{rname} refuses {i.name}'s IKE proposal with NO_PROPOSAL_CHOSEN: their IKE "
+                           f"{rname} refuses {i}'s IKE proposal with NO_PROPOSAL_CHOSEN: their IKE "
                            "policies (encryption) differ.", rec["_refused"], t)
                 continue
             natt = [w for w in seen if w.meta.get("natt")]
-            if natt and neg.state != "established" and all(w.meta.get("from") == i.name for w in natt) and (
+            if natt and neg.state != "established" and all(w.meta.get("from") == i for w in natt) and (
                     neg.state in ("failed", "unanswered") or len(natt) >= 2):
                 natd = [w for w in seen if w.meta.get("step") in (3, 4)][:2]
                 led.gather(key, "nat-t-blocked",
-                           f"IKE between {i.name} and {rname} detects NAT and moves to UDP 4500, where "
+                           f"IKE between {i} and {rname} detects NAT and moves to UDP 4500, where "
                            "nothing answers: a filter drops UDP 4500.", natd + natt, t)
                 continue
             psk = rec.get("_psk_wires") or []
             if psk and (neg.state == "failed" or sum(1 for w in psk if w.meta.get("rtx")) >= 2):
                 led.gather(key, "ike-auth-failed",
-                           f"IKEv1 main mode from {i.name} to {rname} stalls at message 5: the pre-shared keys "
+                           f"IKEv1 main mode from {i} to {rname} stalls at message 5: the pre-shared keys "
                            "differ.", [w for w in seen if w.meta.get("step") in (5, 6)], t)
                 continue
             if rec.get("_auth_failed") and any(
-                    n.initiator is neg.initiator and n.i_addr == neg.i_addr and (n.wires[0].time or 0) >
+                    n.initiator == neg.initiator and n.i_addr == neg.i_addr and (n.wires[0].time or 0) >
                     (neg.wires[-1].time or 0) for n in self.negs.values() if n is not neg and n.wires):
                 led.gather(key, "ike-auth-failed",
-                           f"IKEv2 IKE_AUTH from {i.name} to {rname} is refused (AUTHENTICATION_FAILED): the "
+                           f"IKEv2 IKE_AUTH from {i} to {rname} is refused (AUTHENTICATION_FAILED): the "
                            "pre-shared keys differ.", [w for w in seen if w.meta.get("step") in (3, 4)], t)
                 continue
-            answered = any(w.meta.get("from") != i.name for w in seen)
+            answered = any(w.meta.get("from") != i for w in seen)
             if not answered and (neg.state == "unanswered" or sum(1 for w in mine if w.meta.get("rtx")) >= 2):
-                led.gather(key, "ike-unanswered", f"{i.name}'s IKE to {rname} gets no answer.", seen, t)
+                led.gather(key, "ike-unanswered", f"{i}'s IKE to {rname} gets no answer.", seen, t)
                 continue
             if neg.state == "established" and any(w.meta.get("rtx") for w in seen):
-                led.gather(key, "ike-retransmits", f"IKE between {i.name} and {rname} needed retransmissions.",
+                led.gather(key, "ike-retransmits", f"IKE between {i} and {rname} needed retransmissions.",
                            [w for w in seen if w.meta.get("rtx")], t)
 
 
-class Endpoint:
+class Endpoint(IkeCodec):
     """One router's IKE daemon and ESP SAD."""
 
-    def __init__(self, domain: IpsecDomain, router: Router) -> None:
+    def __init__(self, domain: IpsecDomain, router: IpsecRouter) -> None:
+        spec = router.spec
+        super().__init__(router, random.Random(f"{domain.seed}:ipsec:{router.name}"),
+                         ENC[spec.ike_encryption] if spec.ike_encryption else domain.enc, domain.enc, domain.integ)
         self.d = domain
-        self.r = router
-        self.sim = domain.sim
-        self.rng = random.Random(f"{domain.sim.seed}:ipsec:{router.name}")
+        self.name = router.name
+        self.host = domain.host
         self.peers: dict[str, Peer] = {}
         self.inbound: dict[int, tuple[Peer, SaRecord]] = {}
-        spec = router.spec
-        # this router's IKE policy (phase 1 / IKE SA): the scenario's, unless it overrides it
-        self.ike_enc = ENC[spec.ike_encryption] if spec.ike_encryption else domain.enc
         self.psk = spec.psk if spec.psk is not None else domain.spec.psk
 
-    # -- the router's interface ---------------------------------------------------------
+    # -- the router's interface --------------------------------------------------------------
 
     def required(self, src: str) -> bool:
         return True
@@ -322,10 +277,11 @@ class Endpoint:
             return
         if len(peer.queue) < QUEUE_MAX:
             peer.queue.append((gre, wire, tos))
-        if peer.state in ("idle", "failed") and peer.failed_until <= self.sim.clock.now:
+        if peer.state in ("idle", "failed") and peer.failed_until <= self.host.now:
             self._initiate(peer)
 
-    # -- ESP -------------------------------------------------------------------------
+
+    # -- ESP ---------------------------------------------------------------------------------
 
     def _esp(self, peer: Peer, gre: bytes, wire: Wire, tos: int) -> None:
         assert peer.out_sa is not None
@@ -371,33 +327,33 @@ class Endpoint:
         spi = int.from_bytes(buf[:4], "big")
         found = self.inbound.get(spi)
         if found is None:
-            self.sim.drop(f"{self.r.name}: ESP with unknown SPI 0x{spi:08x} from {src}", wire)
+            self.host.ledger.drop(self.host.now, f"{self.r.name}: ESP with unknown SPI 0x{spi:08x} from {src}", wire)
             return
         peer, rec = found
         d = decode_esp(buf, rec.sa)
         esp = d.record
         if esp is None or not esp.decrypted or esp.icv_ok is False:
-            self.sim.drop(f"{self.r.name}: ESP SPI 0x{spi:08x} from {src} fails its ICV", wire)
+            self.host.ledger.drop(self.host.now, f"{self.r.name}: ESP SPI 0x{spi:08x} from {src} fails its ICV", wire)
             return
         if esp.next_header == PROTO_GRE:
             self.r.on_gre(src, d.payload, wire)
 
-    # -- IKE: sending --------------------------------------------------------------------
+
+    # -- IKE: sending ------------------------------------------------------------------------
 
     def _initiate(self, peer: Peer) -> None:
-        other = self.sim.name_of(None, peer.addr)
+        other = self.host.directory.name_of(None, peer.addr)
         icookie = self.rng.randbytes(8)
-        neg = Negotiation(self.d.version, icookie, self, peer.addr)
-        neg.rec = {"initiator": self.sim.net.public_address(self.r) if self.sim.opts.tap != self.r.name
-                   else self.r.nbma, "responder": peer.addr, "version": self.d.version,
+        neg = Negotiation(self.d.version, icookie, self.name, self.psk, peer.addr)
+        neg.rec = {"initiator": self.d.seen_addr(self.name), "responder": peer.addr, "version": self.d.version,
                    "state": "incomplete", "established": None, "retransmits": 0, "_wires": neg.wires}
-        self.sim.ledger.ike.append(neg.rec)
+        self.host.ledger.ike_started(neg.rec)
         self.d.negs[icookie] = neg
         peer.state = "negotiating"
         peer.neg = neg
         peer.port = IKE_PORT
         peer.local_port = IKE_PORT
-        self.sim.ledger.note(self.sim.clock.now, f"{self.r.name} has traffic for {other} ({peer.addr}) and no "
+        self.host.ledger.note(self.host.now, f"{self.r.name} has traffic for {other} ({peer.addr}) and no "
                              f"IPsec SA: it starts IKEv{self.d.version}")
         if self.d.version == 1:
             self._send_ike(neg, peer, 1, self._mm1(neg), "Main Mode 1/6: the initiator offers its ISAKMP "
@@ -406,16 +362,13 @@ class Endpoint:
             self._send_ike(neg, peer, 1, self._sa_init(neg, peer, initiator=True),
                            "IKE_SA_INIT request: SA proposal, KE, nonce, NAT detection notifies")
 
-    def _ports(self, peer: Peer) -> tuple[int, int]:
-        return peer.local_port, peer.port
-
     def _send_ike(self, neg: Negotiation, peer: Peer, step: int, msg: bytes, what: str, *,
                   retransmit: bool = False) -> None:
         sport, dport = self._ports(peer)
         payload = (b"\0\0\0\0" + msg) if NATT_PORT in (sport, dport) else msg
         body = udp(self.r.nbma, peer.addr, sport, dport, payload)
         raw = P.ipv4(self.r.nbma, peer.addr, PROTO_UDP, body, ident=self.r.next_ip_id(), tos=0xC0)
-        other = self.sim.name_of(None, peer.addr)
+        other = self.host.directory.name_of(None, peer.addr)
         text = (f"IKEv{neg.version} {what} ({self.r.name} -> {other}"
                 f"{', UDP 4500: NAT detected' if dport == NATT_PORT or sport == NATT_PORT else ''})"
                 f"{' - retransmission' if retransmit else ''}; {NOTE}")
@@ -423,11 +376,11 @@ class Endpoint:
                                                     "rtx": retransmit, "from": self.r.name})
         neg.wires.append(wire)
         self.r.emit(raw, wire)
-        if neg.initiator is self:
+        if neg.initiator == self.name:
             neg.last_sent = (msg, peer.addr, sport, dport, what)
             if neg.timer:
                 neg.timer.cancel()
-            neg.timer = self.sim.clock.after(RETRANSMIT, self._retransmit, neg, peer, step)
+            neg.timer = self.host.after(RETRANSMIT, self._retransmit, neg, peer, step)
 
     def _retransmit(self, neg: Negotiation, peer: Peer, step: int) -> None:
         if neg.i_step >= step + 1 or neg.state == "established" or not self.r.up:
@@ -435,9 +388,9 @@ class Endpoint:
         if neg.retransmits >= MAX_RETRANSMITS:
             neg.state = "unanswered" if neg.i_step <= 1 else "failed"
             peer.state = "failed"
-            peer.failed_until = self.sim.clock.now + 10.0
+            peer.failed_until = self.host.now + 10.0
             peer.queue.clear()
-            self.sim.ledger.note(self.sim.clock.now, f"{self.r.name}: IKE with {peer.addr} gives up after "
+            self.host.ledger.note(self.host.now, f"{self.r.name}: IKE with {peer.addr} gives up after "
                                  f"{neg.retransmits} retransmissions", neg.wires[-1:])
             return
         neg.retransmits += 1
@@ -445,75 +398,8 @@ class Endpoint:
         msg, _, _, _, what = neg.last_sent
         self._send_ike(neg, peer, step, msg, what, retransmit=True)
 
-    def _hdr(self, neg: Negotiation, xtype: int, first: int, body: bytes, *, flags: int = 0,
-             msgid: int = 0) -> bytes:
-        hdr = make_ike_header(neg.version, xtype, neg.icookie, neg.rcookie, flag_bits=flags,
-                              message_id=msgid, next_payload=first, minor_version=0)
-        return encode_ike(hdr, body)
 
-    def _v1_sa(self) -> K.SaPayload:
-        enc = self.ike_enc
-        attrs = [K.Attribute(1, enc[2])]
-        if enc[3]:
-            attrs.append(K.Attribute(14, enc[3]))
-        attrs += [K.Attribute(2, self.d.integ[2] or 2), K.Attribute(3, 1), K.Attribute(4, 2),
-                  K.Attribute(11, 1), K.Attribute(12, (86400).to_bytes(4, "big"))]
-        t = K.Transform(1, 0, 1, tuple(attrs))  # KEY_IKE
-        return K.SaPayload((K.Proposal(1, 1, b"", (t,)),), 1, 1)
-
-    def _natd(self, neg: Negotiation, addr: str, port: int) -> K.NatDPayload:
-        return K.NatDPayload(hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(addr).packed
-                                          + struct.pack("!H", port)).digest())
-
-    def _mm1(self, neg: Negotiation) -> bytes:
-        first, body = K.encode_payloads(1, [self._v1_sa(), *[K.VendorIdPayload(v) for v in VIDS]])
-        return self._hdr(neg, 2, first, body)
-
-    def _mm2(self, neg: Negotiation) -> bytes:
-        first, body = K.encode_payloads(1, [self._v1_sa(), *[K.VendorIdPayload(v) for v in VIDS[:3]]])
-        return self._hdr(neg, 2, first, body)
-
-    def _mm34(self, neg: Negotiation, peer: Peer, src_port: int, dst_port: int) -> bytes:
-        # NAT-D: first the hash of the remote end, then of the local end, as this side sees them.
-        pl = [K.KePayload(self.rng.randbytes(128)), K.NoncePayload(self.rng.randbytes(20)),
-              self._natd(neg, peer.addr, dst_port), self._natd(neg, self.r.nbma, src_port)]
-        first, body = K.encode_payloads(1, pl)
-        return self._hdr(neg, 2, first, body)
-
-    def _encrypted_v1(self, neg: Negotiation, xtype: int, first: int, size: int, msgid: int = 0) -> bytes:
-        n = -(-size // 16) * 16 if self.d.enc[0] != "3des-cbc" else -(-size // 8) * 8
-        return self._hdr(neg, xtype, first, self.rng.randbytes(n), flags=0x01, msgid=msgid)
-
-    def _sa_init(self, neg: Negotiation, peer: Peer, *, initiator: bool, seen: tuple[str, int] | None = None
-                 ) -> bytes:
-        enc, integ = self.ike_enc, self.d.integ
-        ts = [K.Transform(0, 1, enc[4], (K.Attribute(14, enc[3]),) if enc[3] else ()),
-              K.Transform(0, 2, 2 if integ[3] == 2 else 5)]
-        if integ[3]:
-            ts.append(K.Transform(0, 3, integ[3]))
-        ts.append(K.Transform(0, 4, 14))  # DH group 14 (2048-bit MODP)
-        sa = K.SaPayload((K.Proposal(1, 1, b"", tuple(ts)),), None, None)
-        src_port, dst_port = self._ports(peer)
-        src_hash = hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(self.r.nbma).packed
-                                + struct.pack("!H", src_port)).digest()
-        dst_hash = hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(peer.addr).packed
-                                + struct.pack("!H", dst_port)).digest()
-        pl = [sa, K.KePayload(self.rng.randbytes(256), 14), K.NoncePayload(self.rng.randbytes(32)),
-              K.NotifyPayload(16388, 0, b"", src_hash), K.NotifyPayload(16389, 0, b"", dst_hash)]
-        first, body = K.encode_payloads(2, pl)
-        return self._hdr(neg, 34, first, body, flags=0x08 if initiator else 0x20)
-
-    def _ike_auth(self, neg: Negotiation, *, initiator: bool, failed: bool = False) -> bytes:
-        iv = 8 if self.d.enc[0] == "3des-cbc" else 16
-        icv = 12 if self.d.integ[1] == 20 else (16 if self.d.integ[1] else 16)
-        blk = 8 if self.d.enc[0] == "3des-cbc" else 16
-        # inside: IDi/IDr, AUTH, SA, TSi, TSr; or one N(AUTHENTICATION_FAILED)
-        sk = K.EncryptedPayload(self.rng.randbytes(iv) + self.rng.randbytes(blk * (1 if failed else 13))
-                                + self.rng.randbytes(icv), 41 if failed else (35 if initiator else 36))
-        first, body = K.encode_payloads(2, [sk])
-        return self._hdr(neg, 35, first, body, flags=0x08 if initiator else 0x20, msgid=1)
-
-    # -- IKE: receiving -------------------------------------------------------------------
+    # -- IKE: receiving ----------------------------------------------------------------------
 
     def _on_ike(self, src: str, sport: int, dport: int, msg: bytes, wire: Wire) -> None:
         if len(msg) < 28:
@@ -522,7 +408,7 @@ class Endpoint:
         neg = self.d.negs.get(icookie)
         if neg is None:
             return
-        if neg.initiator is self:
+        if neg.initiator == self.name:
             peer = self.peers.get(neg.i_addr)
             if peer is None or peer.neg is not neg:
                 return
@@ -532,7 +418,7 @@ class Endpoint:
             if peer is None or peer.neg is not neg:
                 if neg.r_step != 0:
                     return
-                if (peer is not None and peer.neg is not None and peer.neg.initiator is self
+                if (peer is not None and peer.neg is not None and peer.neg.initiator == self.name
                         and peer.neg.state != "established"
                         and ipaddress.IPv4Address(self.r.nbma) < ipaddress.IPv4Address(src)):
                     return  # both sides started at once: the lower address keeps its own exchange
@@ -542,26 +428,9 @@ class Endpoint:
                 self.peers[src] = peer
                 peer.state = "negotiating"
                 peer.neg = neg
-            neg.responder = self
+            neg.responder = self.name
             peer.port, peer.local_port = sport, dport
             self._responder_step(neg, peer, msg, src, sport, dport)
-
-    def _check_natd(self, neg: Negotiation, msg: bytes, me_addr: str, me_port: int, src: str,
-                    sport: int) -> tuple[bool, bool]:
-        """(am I behind NAT, is the peer): compare the NAT-D hashes with what I see."""
-        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
-        hashes = [p.hash for p in payloads if isinstance(p, K.NatDPayload)]
-        hashes += [p.data for p in payloads if isinstance(p, K.NotifyPayload) and p.notify_type in (16388, 16389)]
-        if neg.version == 2:  # source, destination order
-            peer_h, me_h = (hashes + [b"", b""])[:2]
-        else:  # remote-of-sender (= me) first, then sender
-            me_h, peer_h = (hashes + [b"", b""])[:2]
-
-        def h(a: str, p: int) -> bytes:
-            return hashlib.sha1(neg.icookie + neg.rcookie + ipaddress.IPv4Address(a).packed
-                                + struct.pack("!H", p)).digest()
-
-        return me_h != h(me_addr, me_port), peer_h != h(src, sport)
 
     def _responder_step(self, neg: Negotiation, peer: Peer, msg: bytes, src: str, sport: int,
                         dport: int) -> None:
@@ -579,15 +448,15 @@ class Endpoint:
                 neg.r_natted, neg.i_natted = me_nat, peer_nat
                 neg.nat = me_nat or peer_nat
                 neg.r_step = 4
-                self.sim.clock.after(0.008, self._send_ike, neg, peer, 4, self._mm34(neg, peer, dport, sport),
+                self.host.after(0.008, self._send_ike, neg, peer, 4, self._mm34(neg, peer, dport, sport),
                                      "Main Mode 4/6: responder's DH public value, nonce and NAT-D hashes")
             elif n == 4:
-                if neg.initiator.psk != self.psk:
+                if neg.initiator_psk != self.psk:
                     # MM5 is encrypted with keys derived from the initiator's pre-shared key:
                     # this side cannot verify it, and says nothing (IOS stays in MM_KEY_EXCH)
                     neg.rec["_psk_wires"] = neg.rec.get("_psk_wires", []) + neg.wires[-1:]
-                    self.sim.ledger.note(self.sim.clock.now, f"{self.r.name} cannot verify Main Mode 5/6 "
-                                         f"from {neg.initiator.r.name}: their pre-shared keys differ; it "
+                    self.host.ledger.note(self.host.now, f"{self.r.name} cannot verify Main Mode 5/6 "
+                                         f"from {neg.initiator}: their pre-shared keys differ; it "
                                          "drops it and stays silent", neg.wires[-1:])
                     return
                 if neg.nat:
@@ -612,7 +481,7 @@ class Endpoint:
                 neg.r_natted, neg.i_natted = me_nat, peer_nat
                 neg.nat = me_nat or peer_nat
                 neg.r_step = 2
-                self.sim.clock.after(0.010, self._send_ike, neg, peer, 2,
+                self.host.after(0.010, self._send_ike, neg, peer, 2,
                                      self._sa_init(neg, peer, initiator=False),
                                      "IKE_SA_INIT response: chosen proposal, KE, nonce, NAT detection")
             elif n == 2:
@@ -620,7 +489,7 @@ class Endpoint:
                     peer.nat_t = True
                     peer.behind_nat = neg.r_natted
                 neg.r_step = 4
-                if neg.initiator.psk != self.psk:
+                if neg.initiator_psk != self.psk:
                     neg.rec["_auth_failed"] = True
                     self._send_ike(neg, peer, 4, self._ike_auth(neg, initiator=False, failed=True),
                                    "IKE_AUTH response (encrypted SK payload): AUTHENTICATION_FAILED - the "
@@ -636,10 +505,10 @@ class Endpoint:
         n = neg.i_step
         refused = self._refusal(neg, msg)
         if refused:
-            self._failed(neg, peer, f"{self.sim.name_of(None, peer.addr)} refuses the proposal ({refused})")
+            self._failed(neg, peer, f"{self.host.directory.name_of(None, peer.addr)} refuses the proposal ({refused})")
             return
         if neg.version == 2 and n == 3 and msg[18] == 35 and neg.rec.get("_auth_failed"):
-            self._failed(neg, peer, f"{self.sim.name_of(None, peer.addr)} answers IKE_AUTH with "
+            self._failed(neg, peer, f"{self.host.directory.name_of(None, peer.addr)} answers IKE_AUTH with "
                                     "AUTHENTICATION_FAILED")
             return
         if neg.version == 1:
@@ -688,34 +557,13 @@ class Endpoint:
                 neg.i_step = 5
                 self._install(neg, peer, initiator=True)
 
-    # -- IKE: refusals and failures --------------------------------------------------------
 
-    def _acceptable(self, neg: Negotiation, msg: bytes) -> bool:
-        """Does the initiator's first message offer this router's IKE encryption?"""
-        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
-        want_id = self.ike_enc[2] if neg.version == 1 else self.ike_enc[4]
-        for p in payloads:
-            if not isinstance(p, K.SaPayload):
-                continue
-            for pr in p.proposals:
-                for t in pr.transforms:
-                    if neg.version == 1:
-                        enc = next((a.value for a in t.attributes if a.type == 1), None)
-                        klen = next((a.value for a in t.attributes if a.type == 14), None)
-                    elif t.transform_type == 1:
-                        enc = t.transform_id
-                        klen = next((a.value for a in t.attributes if a.type == 14), None)
-                    else:
-                        continue
-                    if enc == want_id and klen == self.ike_enc[3]:
-                        return True
-            return False
-        return True
+    # -- IKE: refusals and failures ----------------------------------------------------------
 
     def _refuse(self, neg: Negotiation, peer: Peer) -> None:
         """NO_PROPOSAL_CHOSEN: IKEv1 in an Informational exchange (RFC 2408
         4.8, unencrypted: no keys yet), IKEv2 as the IKE_SA_INIT response."""
-        neg.responder = self
+        neg.responder = self.name
         if neg.version == 1:
             note = K.NotifyPayload(14, 1, neg.icookie + bytes(8), b"", 1)
             hdr = make_ike_header(1, 5, neg.icookie, bytes(8), message_id=self.rng.randrange(1, 0xFFFFFFFF))
@@ -729,34 +577,19 @@ class Endpoint:
         neg.rec["_refused"].append(neg.wires[-1])
         self.peers.pop(peer.addr, None)
 
-    @staticmethod
-    def _refusal(neg: Negotiation, msg: bytes) -> str:
-        """The name of an error notify in a clear answer, else ""."""
-        if len(msg) < 28 or (neg.version == 1 and msg[19] & 1):
-            return ""
-        payloads, _ = K.decode_payloads(neg.version, msg[16], msg[28:])
-        for p in payloads:
-            if isinstance(p, K.NotifyPayload) and p.notify_type in (14, 17, 24):
-                return K.notify_name(neg.version, p.notify_type)
-        return ""
-
     def _failed(self, neg: Negotiation, peer: Peer, why: str) -> None:
         if neg.timer:
             neg.timer.cancel()
         neg.state = "failed"
         peer.state = "failed"
-        peer.failed_until = self.sim.clock.now + 10.0
+        peer.failed_until = self.host.now + 10.0
         peer.queue.clear()
         peer.neg = None
-        self.sim.ledger.note(self.sim.clock.now, f"{self.r.name}: IKE with {peer.addr} fails: {why}; it tries "
+        self.host.ledger.note(self.host.now, f"{self.r.name}: IKE with {peer.addr} fails: {why}; it tries "
                              "again on the next packet for this peer, no sooner than 10 s", neg.wires[-1:])
 
-    @staticmethod
-    def _has(msg: bytes, ptype: int) -> bool:
-        payloads, _ = K.decode_payloads(1, msg[16], msg[28:])
-        return any(isinstance(p, K.NatDPayload) for p in payloads) if ptype == 20 else True
 
-    # -- SAs -------------------------------------------------------------------------------
+    # -- SAs ---------------------------------------------------------------------------------
 
     def _install(self, neg: Negotiation, peer: Peer, *, initiator: bool) -> None:
         """Both ESP SAs of the pair, the same on both sides (the domain keeps
@@ -769,10 +602,10 @@ class Endpoint:
         if pair is None:
             in_spi, out_spi = self.d.new_spi(), self.d.new_spi()
             # "out" is initiator -> responder
-            i, r = neg.initiator.r, other.r if initiator else self.r
+            i, r = neg.initiator, other if initiator else self.name
             label = neg.icookie.hex()
-            sa_ir = self.d.make_sa(out_spi, i, r, label)
-            sa_ri = self.d.make_sa(in_spi, r, i, label)
+            sa_ir = self.d.make_sa(out_spi, label)
+            sa_ri = self.d.make_sa(in_spi, label)
             rec_ir = SaRecord(sa_ir, i, r, in_spi)
             rec_ri = SaRecord(sa_ri, r, i, out_spi)
             self.d.records += [rec_ir, rec_ri]
@@ -793,13 +626,13 @@ class Endpoint:
         self.inbound[mine_in.sa.spi or 0] = (peer, mine_in)
         neg.state = "established"
         neg.done_wire = neg.wires[-1] if neg.wires else None
-        other_name = self.sim.name_of(None, peer.addr)
-        self.sim.ledger.note(self.sim.clock.now, f"{self.r.name}: IPsec SAs with {other_name} are up (out SPI "
+        other_name = self.host.directory.name_of(None, peer.addr)
+        self.host.ledger.note(self.host.now, f"{self.r.name}: IPsec SAs with {other_name} are up (out SPI "
                              f"0x{mine_out.sa.spi:08x}, in SPI 0x{mine_in.sa.spi:08x}"
                              f"{', NAT-T UDP 4500' if peer.nat_t else ''})", neg.wires[-1:])
         if peer.nat_t and peer.behind_nat and self.r.spec.behind_nat:
             interval = self.d.nat_keepalive.get(self.r.spec.behind_nat, 20.0)
-            peer.keepalive = self.sim.clock.after(interval, self._keepalive, peer, interval)
+            peer.keepalive = self.host.after(interval, self._keepalive, peer, interval)
         queued, peer.queue = peer.queue, []
         for gre, wire, tos in queued:
             self._esp(peer, gre, wire, tos)
@@ -809,8 +642,8 @@ class Endpoint:
             return
         body = udp(self.r.nbma, peer.addr, NATT_PORT, peer.port, b"\xff")
         raw = P.ipv4(self.r.nbma, peer.addr, PROTO_UDP, body, ident=self.r.next_ip_id())
-        other = self.sim.name_of(None, peer.addr)
+        other = self.host.directory.name_of(None, peer.addr)
         w = Wire("nat-keepalive", f"NAT-keepalive {self.r.name} -> {other} (one byte 0xFF on UDP 4500, RFC "
                  f"3948): keeps the NAT's mapping for the IPsec flow open, every {interval:g} s", self.r.name)
         self.r.emit(raw, w)
-        peer.keepalive = self.sim.clock.after(interval, self._keepalive, peer, interval)
+        peer.keepalive = self.host.after(interval, self._keepalive, peer, interval)

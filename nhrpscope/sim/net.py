@@ -16,41 +16,31 @@ import ipaddress
 import random
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
-from dissectors.base import internet_checksum
 from dissectors.transport import encode_icmp_frag_needed
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Clock
-from nhrpscope.sim.scenario import NatSpec
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nhrpscope.sim.router import Router
+from nhrpscope.sim.packets import udp
+from nhrpscope.sim.scenario import NatSpec, RouterSpec
+from nhrpscope.sim.wire import Wire
 
 PROTO_ICMP, PROTO_UDP = 1, 17
 
 
-@dataclass(eq=False)
-class Wire:
-    """One packet as its sender sent it; it becomes one frame at the tap, or
-    several when fragmented, or none when the tap does not see it."""
+class Router(Protocol):
+    """A router as its access link sees it: its addresses, its link's
+    settings (``spec``), whether it and its link are up, and its input."""
 
-    kind: str
-    comment: str
-    sender: str
-    frames: list[int] = field(default_factory=list)
-    tap_times: list[float] = field(default_factory=list)
-    fragments: int = 0  # frames at the tap that are IP fragments
-    meta: dict = field(default_factory=dict)
+    name: str
+    nbma: str
+    gateway: str
+    spec: RouterSpec
+    up: bool
+    link_down: bool
 
-    @property
-    def seen(self) -> bool:
-        return bool(self.frames)
-
-    @property
-    def time(self) -> float | None:
-        return self.tap_times[0] if self.tap_times else None
+    def receive(self, raw: bytes, wire: Wire) -> None: ...
 
 
 @dataclass(slots=True)
@@ -67,16 +57,6 @@ class Captured:
 def mac_for(addr: str) -> bytes:
     """A locally administered MAC derived from an address (stable, readable)."""
     return b"\x02\x00" + ipaddress.IPv4Address(addr).packed
-
-
-def udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
-    """A UDP header with its checksum (RFC 768 pseudo-header), then payload."""
-    length = 8 + len(payload)
-    pseudo = (ipaddress.IPv4Address(src).packed + ipaddress.IPv4Address(dst).packed
-              + struct.pack("!BBH", 0, PROTO_UDP, length))
-    hdr = struct.pack("!HHHH", sport, dport, length, 0)
-    c = internet_checksum(pseudo + hdr + payload) or 0xFFFF
-    return struct.pack("!HHHH", sport, dport, length, c) + payload
 
 
 def _udp_rewrite(ip: P.Ip, raw: bytes, *, src: str | None = None, dst: str | None = None,
@@ -141,6 +121,7 @@ class Network:
         self.captured: list[Captured] = []
         self._seq = 0
         self.on_drop: Callable[[str, Wire, str], None] | None = None
+        self.on_icmp: Callable[[Wire], None] | None = None  # an ICMP the provider routers send
 
     # -- set-up ---------------------------------------------------------------
 
@@ -294,11 +275,9 @@ class Network:
                     f"provider router {gw} in front of {dest.name}: a {ip.proto == 47 and 'GRE' or 'tunnel'}"
                     f" packet from {ip.src} of {len(raw)} bytes with DF set does not fit its {mtu}-byte link",
                     sender=gw, meta={"mtu": mtu, "to": ip.src, "gateway": gw})
-        self.on_icmp(wire)
+        if self.on_icmp:
+            self.on_icmp(wire)
         self.clock.after(0.0004, self._core, pkt, wire, gw)
-
-    def on_icmp(self, wire: Wire) -> None:  # replaced by the simulation to keep a ledger
-        pass
 
     def _deliver(self, dest: Router, raw: bytes, wire: Wire) -> None:
         if not dest.up:

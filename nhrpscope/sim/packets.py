@@ -6,6 +6,7 @@ simulator writes what the decoders test.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
@@ -117,3 +118,16 @@ def icmp_echo_data(size: int) -> bytes:
     """Cisco IOS's ping payload: 0xABCD repeated (size is the IP datagram size)."""
     n = max(size - 28, 0)
     return (b"\xab\xcd" * (n // 2 + 1))[:n]
+
+
+PROTO_UDP = 17
+
+
+def udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    """A UDP header with its checksum (RFC 768 pseudo-header), then payload."""
+    length = 8 + len(payload)
+    pseudo = (ipaddress.IPv4Address(src).packed + ipaddress.IPv4Address(dst).packed
+              + struct.pack("!BBH", 0, PROTO_UDP, length))
+    hdr = struct.pack("!HHHH", sport, dport, length, 0)
+    c = internet_checksum(pseudo + hdr + payload) or 0xFFFF
+    return struct.pack("!HHHH", sport, dport, length, c) + payload

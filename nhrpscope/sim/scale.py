@@ -39,10 +39,14 @@ from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
 from dissectors.esp_algorithms import ENCRYPTION
 from dissectors.gre import PT_IPV4, encode_gre
 from nhrpscope.sim import packets as P
-from nhrpscope.sim.net import Wire, mac_for, udp
-from nhrpscope.sim.run import Options, Result, Simulation
+from nhrpscope.sim.net import Captured, mac_for
+from nhrpscope.sim.packets import udp
+from nhrpscope.sim.result import Options, Result
+from nhrpscope.sim.router import Router
 from nhrpscope.sim.scenario import EventSpec, Scenario, ScenarioError
+from nhrpscope.sim.simulation import Simulation
 from nhrpscope.sim.truth import ShortcutRec
+from nhrpscope.sim.wire import Wire
 
 HUB_NBMA = "198.51.100.1"
 TUNNEL_NET = ipaddress.IPv4Network("10.0.0.0/8")
@@ -217,11 +221,7 @@ def simulate_scale(scenario: Scenario, opts: Options) -> Result:
     sc, warm, span, n, data = build(scenario, opts)
     sim = Simulation(sc, replace(opts, ipsec=sc.ipsec.enabled, duration=None))
     seed = sim.seed
-    sim._schedule_events()
-    sim.clock.run(sc.duration)
-    for r in sim.routers.values():
-        for reg in r.regs.values():
-            r._close_unanswered(reg)
+    sim.play()
     nhrp = sorted((c for c in sim.net.captured if c.time >= warm), key=lambda c: (c.time, c.seq))
     rng = random.Random(f"{seed}:scale-data")
     hub = sim.routers["HUB"]
@@ -230,16 +230,15 @@ def simulate_scale(scenario: Scenario, opts: Options) -> Result:
     sa_list: list[SecurityAssociation] = sim.ipsec.all_sas() if sim.ipsec is not None else []
     by_spi: dict[int, _Sa] = {}
     by_dir: dict[tuple[str, str], _Sa] = {}
-    for s in sa_list:
-        st = by_spi[s.spi or 0] = _Sa(s)
-        by_dir[(s.src or "", s.dst or "")] = st
+    for sa in sa_list:
+        by_spi[sa.spi or 0] = by_dir[(sa.src or "", sa.dst or "")] = _Sa(sa)
     for c in sim.net.captured:
         spi = _esp_spi(c.data)
-        st = by_spi.get(spi) if spi is not None else None
-        if st is not None and c.time < st.start:
-            st.start = c.time
+        carrier = by_spi.get(spi) if spi is not None else None
+        if carrier is not None and c.time < carrier.start:
+            carrier.start = c.time
 
-    def flow(src: Any, dst: Any, inner_src: str, inner_dst: str, size: int, comment: str, a: int,
+    def flow(src: Router, dst: Router, inner_src: str, inner_dst: str, size: int, comment: str, a: int,
              b: int) -> _Flow | None:
         if sim.ipsec is None:
             return _template(src.nbma, dst.nbma, inner_src, inner_dst, key, size, comment, a, b)
@@ -284,7 +283,7 @@ def simulate_scale(scenario: Scenario, opts: Options) -> Result:
         fa.ident = rng.randrange(1, 0xFFFF)
         fb.ident = rng.randrange(1, 0xFFFF)
 
-    def sim_frame(c: Any) -> tuple[bytes, _Sa | None]:
+    def sim_frame(c: Captured) -> tuple[bytes, _Sa | None]:
         spi = _esp_spi(c.data) if by_spi else None
         st = by_spi.get(spi) if spi is not None else None
         if st is None:
@@ -358,7 +357,7 @@ def simulate_scale(scenario: Scenario, opts: Options) -> Result:
         state["frames"] = count
 
     def finalize() -> dict[str, Any]:
-        sim._final_findings()
+        sim.final_findings()
         led = sim.ledger
         if by_spi:
             # The simulation counted the NHRP it encrypted; the SAs also carried the data.
@@ -371,10 +370,10 @@ def simulate_scale(scenario: Scenario, opts: Options) -> Result:
                     back = by_dir.get((st.sa.dst or "", st.sa.src or ""))
                     d = {"spi": f"0x{spi:08x}", "src": st.sa.src, "dst": st.sa.dst,
                          "paired_spi": f"0x{back.sa.spi:08x}" if back is not None else None}
-                    led.sas.append(d)
+                    led.sa_seen(d)
                 d.update(packets=st.packets, bytes=st.bytes, first=led.at(st.first_t),
                          last=led.at(st.last_t), decrypted=st.packets, frames=[st.first, st.last])
-        info = sim._capture_info([])
+        info = sim.capture_info([])
         info.update(frames=state["frames"],
                     first=led.at(state["first"]) if state["first"] is not None else None,
                     last=led.at(state["last"]) if state["last"] is not None else None,

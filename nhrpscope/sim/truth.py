@@ -1,7 +1,11 @@
 """What really happened: the simulator's ledger, and the truth file made from it.
 
 Routers write into the ledger as they act (a registration sent, a reply
-received, a shortcut installed), citing the ``Wire`` objects they sent. Once
+received, a shortcut installed), citing the ``Wire`` objects they sent. They
+write through the ledger's methods only: a transaction two routers take part
+in (a registration, a resolution, a purge, a redirect) is found here by what
+the RFC matches on (source address + request id), never through another
+router's state. Once
 the tap's frames are numbered, ``Ledger.truth()`` turns the ledger into a
 document in the shape of ``nhrpscope analyze --format json`` (DESIGN.md),
 keeping only what the tap could see: every item cites frame numbers.
@@ -9,10 +13,11 @@ keeping only what the tap could see: every item cites frame numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nhrpscope.sim.net import Wire
+from nhrpscope.sim.wire import Wire
 
 SEVERITY = {
     "registration-unanswered": "error",
@@ -45,7 +50,7 @@ SEVERITY = {
 }
 
 
-def _frames(wires: list[Wire | None], *, opaque: bool = False) -> list[int]:
+def _frames(wires: Sequence[Wire | None], *, opaque: bool = False) -> list[int]:
     """The frames that show these packets. A packet the written keys cannot
     decrypt (``meta["opaque"]``) shows nothing of what is inside it, so it is
     cited only when ``opaque`` says the finding is about that very fact."""
@@ -130,12 +135,99 @@ class Ledger:
         self.ike: list[dict[str, Any]] = []
         self.sas: list[dict[str, Any]] = []
         self.events: list[tuple[float, str, list[Wire]]] = []  # for the narrative
-        self._gathered: dict[tuple, Finding] = {}
+        self.drops: list[tuple[float, str, Wire | None]] = []  # packets that vanished, and why
+        self._gathered: dict[tuple[Any, ...], Finding] = {}
+        # The transactions by what the RFC matches on: (source protocol address, request id).
+        self._reg_by_id: dict[tuple[str, int], RegistrationTxn] = {}
+        self._res_by_id: dict[tuple[str, int], ResolutionTxn] = {}
+        self._purge_by_id: dict[tuple[str, int], dict[str, Any]] = {}
+        self._redirect_by_wire: dict[int, dict[str, Any]] = {}
+        self._nat_reported: set[str] = set()
+
+    # -- what routers record --------------------------------------------------------
+
+    def drop(self, t: float, why: str, wire: Wire | None) -> None:
+        self.drops.append((t, why, wire))
+
+    def open_registration(self, txn: RegistrationTxn) -> None:
+        self.registrations.append(txn)
+        self._reg_by_id[(txn.spoke_tunnel, txn.request_id)] = txn
+
+    def registration_answered(self, spoke_tunnel: str, request_id: int, reply: Wire, code: int) -> None:
+        txn = self._reg_by_id.get((spoke_tunnel, request_id))
+        if txn is not None:
+            txn.reply = reply
+            txn.code = code
+
+    def open_resolution(self, txn: ResolutionTxn) -> None:
+        self.resolutions.append(txn)
+        self._res_by_id[(txn.requester_tunnel, txn.request_id)] = txn
+
+    def resolution_forwarded(self, requester_tunnel: str, request_id: int, wire: Wire) -> None:
+        txn = self._res_by_id.get((requester_tunnel, request_id))
+        if txn is not None:
+            txn.forwards.append(wire)
+
+    def resolution_answered(self, requester_tunnel: str, request_id: int, reply: Wire, responder: str) -> None:
+        txn = self._res_by_id.get((requester_tunnel, request_id))
+        if txn is not None:
+            txn.reply = reply
+            txn.responder = responder
+
+    def shortcut_installed(self, rec: ShortcutRec) -> None:
+        """The first resolution reply between two routers sets their shortcut up."""
+        self.shortcuts.setdefault(frozenset((rec.a, rec.b)), rec)
+
+    def direct_data(self, a: str, b: str, wire: Wire) -> None:
+        """Data sent straight from ``a`` to ``b``: the shortcut between them is used."""
+        s = self.shortcuts.get(frozenset((a, b)))
+        if s is None:
+            return
+        if s.first_direct is None:
+            s.first_direct = wire
+        s.direct_packets += 1
+
+    def redirect_sent(self, rec: dict[str, Any], wire: Wire) -> None:
+        self.redirects.append(rec)
+        self._redirect_by_wire[id(wire)] = rec
+
+    def redirect_acted(self, wire: Wire) -> None:
+        rec = self._redirect_by_wire.get(id(wire))
+        if rec is not None:
+            rec["acted"] = True
+
+    def purge_sent(self, rec: dict[str, Any], tunnel: str, request_id: int) -> None:
+        self.purges.append(rec)
+        self._purge_by_id[(tunnel, request_id)] = rec
+
+    def purge_answered(self, tunnel: str, request_id: int, reply: Wire) -> None:
+        rec = self._purge_by_id.get((tunnel, request_id))
+        if rec is not None:
+            rec["_wires"].append(reply)
+
+    def error_sent(self, rec: dict[str, Any]) -> None:
+        self.errors.append(rec)
+
+    def ike_started(self, rec: dict[str, Any]) -> None:
+        self.ike.append(rec)
+
+    def sa_seen(self, rec: dict[str, Any]) -> None:
+        self.sas.append(rec)
+
+    def nat_reported(self, tunnel: str | None) -> bool:
+        return tunnel in self._nat_reported
+
+    def report_nat(self, tunnel: str) -> None:
+        self._nat_reported.add(tunnel)
+
+    def gathered(self, key: tuple[Any, ...], code: str) -> bool:
+        """Is there already a finding ``code`` for ``key`` (see ``gather``)?"""
+        return (code, *key) in self._gathered
 
     def note(self, t: float, text: str, wires: list[Wire] | None = None) -> None:
         self.events.append((t, text, list(wires or [])))
 
-    def gather(self, key: tuple, code: str, message: str, wires: list[Wire], t: float) -> Finding:
+    def gather(self, key: tuple[Any, ...], code: str, message: str, wires: list[Wire], t: float) -> Finding:
         """One finding per ``key`` (the same fault seen again): later wires join the first."""
         f = self._gathered.get((code, *key))
         if f is None:
@@ -143,9 +235,10 @@ class Ledger:
         f.wires += wires
         return f
 
-    def finding(self, code: str, message: str, wires: list[Wire], t: float, *, opaque: bool = False
-                ) -> Finding:
-        f = Finding(code, message, list(wires), t, SEVERITY.get(code, "warning"), opaque)
+    def finding(self, code: str, message: str, wires: Sequence[Wire | None], t: float, *,
+                opaque: bool = False) -> Finding:
+        """A finding citing ``wires`` (a packet not sent yet, None, cites nothing)."""
+        f = Finding(code, message, [w for w in wires if w is not None], t, SEVERITY.get(code, "warning"), opaque)
         self.findings.append(f)
         return f
 
@@ -161,7 +254,7 @@ class Ledger:
         return (round(self.epoch * 1_000_000) + round(t * 1_000_000)) / 1_000_000
 
     def truth(self, capture: dict[str, Any]) -> dict[str, Any]:
-        regs = []
+        regs: list[dict[str, Any]] = []
         for r in self.registrations:
             seen = [w for w in r.requests if _seen(w)]
             if not seen and not _seen(r.reply):
@@ -177,7 +270,7 @@ class Ledger:
                 "frames": _frames([*r.requests, r.reply]),
             })
         regs.sort(key=lambda d: (d["frames"] or [0])[0])
-        res = []
+        res: list[dict[str, Any]] = []
         for x in self.resolutions:
             ws = [x.request, *x.forwards, x.reply]
             if not _frames(ws):
@@ -195,7 +288,7 @@ class Ledger:
                 "frames": _frames(ws),
             })
         res.sort(key=lambda d: d["frames"][0])
-        shortcuts = []
+        shortcuts: list[dict[str, Any]] = []
         for s in self.shortcuts.values():
             ws = [s.via, s.first_direct]
             if not _frames(ws):
@@ -222,7 +315,7 @@ class Ledger:
                 out.append(d)
             return sorted(out, key=lambda d: d["frames"][0])
 
-        findings = []
+        findings: list[dict[str, Any]] = []
         for f in self.findings:
             frames = _frames(f.wires, opaque=f.opaque)
             if not frames:
