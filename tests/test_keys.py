@@ -4,6 +4,7 @@ state, pcapng secrets blocks; the writers; the database; errors."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import random
 import struct
 from pathlib import Path
@@ -387,6 +388,28 @@ def test_pcapng_decryption_secrets_blocks(tmp_path: Path) -> None:
         load_key_file(broken)
     broken.write_bytes(whole[:-7])  # a last packet block cut short: the keys are all there
     assert load_key_file(broken) == parse_tcpdump_spec(README_E)
+
+
+def test_pcapng_secrets_come_through_the_capture_reader(tmp_path: Path) -> None:
+    # One block walker: what the capture reader reads (gzip too), the keys get.
+    blob = _pcapng((DSB_ESP_SA, README_ESP_SA.encode()))
+    gz = tmp_path / "keys.pcapng.gz"
+    gz.write_bytes(gzip.compress(blob))
+    ((stype, data, where),) = read_pcapng_secrets(gz)
+    assert stype == DSB_ESP_SA and data == README_ESP_SA.encode()
+    assert where == f"{gz} (DSB at offset 48)"  # after the section header and interface
+    # A secrets block whose data overruns it is an error for a key reader.
+    bad = tmp_path / "bad.pcapng"
+    wrong = _block(0x0A, struct.pack("<II", DSB_ESP_SA, 999) + b"\0" * 8)
+    bad.write_bytes(blob[:48] + wrong + blob[48:])
+    with pytest.raises(KeyFileError, match=r"pcapng DSB length wrong at offset 48$"):
+        read_pcapng_secrets(bad)
+    # A capture error becomes a key file error naming the file once.
+    bad.write_bytes(blob[:48] + struct.pack("<II", 6, 7))
+    with pytest.raises(KeyFileError) as e:
+        read_pcapng_secrets(bad)
+    assert str(e.value) == (f"{bad}: block at offset 48 (type 0x6) has an impossible length 7; "
+                            "the file is corrupt")
 
 
 # The database ---------------------------------------------------------------------

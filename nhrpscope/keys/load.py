@@ -3,10 +3,10 @@ capture's Decryption Secrets Blocks."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 from dissectors.esp import SecurityAssociation
+from nhrpscope.capture import BLOCK_DSB, BlockLengthError, CaptureError, CaptureReader
 
 from .errors import KeyFileError
 from .esp_sa import parse_esp_sa
@@ -45,57 +45,43 @@ def parse_key_text(text: str, where: str, *, files: bool = True) -> list[Securit
     return parse_tcpdump_secrets(text, where, files=files)
 
 
-_PCAPNG_SHB = 0x0A0D0D0A
-_PCAPNG_DSB = 0x0000000A
-
-
 def read_pcapng_secrets(path: str | Path) -> list[tuple[int, bytes, str]]:
     """(secrets type, data, "file (DSB at offset n)") of each Decryption
-    Secrets Block in a pcapng file, read block by block without loading
-    packets."""
+    Secrets Block in a capture, as the capture reader meets them (one block
+    at a time). A damaged secrets block is an error; a capture cut short
+    elsewhere keeps the blocks before the cut."""
     path = Path(path)
-    out: list[tuple[int, bytes, str]] = []
+    found: list[tuple[int, bytes, str]] = []
     try:
-        f = open(path, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise KeyFileError(str(path), None, f"cannot read: {e.strerror or type(e).__name__}") from None
-    with f:
-        endian = "<"
-        offset = 0
-        while True:
-            head = f.read(8)
-            if not head:
-                break
-            if len(head) < 8:
-                raise KeyFileError(str(path), None, f"pcapng block cut short at offset {offset}")
-            btype_raw = head[:4]
-            if btype_raw == b"\x0a\x0d\x0d\x0a":
-                bom = f.read(4)
-                if bom == b"\x1a\x2b\x3c\x4d":
-                    endian = ">"
-                elif bom == b"\x4d\x3c\x2b\x1a":
-                    endian = "<"
-                else:
-                    raise KeyFileError(str(path), None, f"bad pcapng byte-order magic at offset {offset}")
-                f.seek(-4, 1)
-            btype, blen = struct.unpack(endian + "II", head)
-            if blen < 12 or blen % 4:
-                raise KeyFileError(str(path), None, f"bad pcapng block length {blen} at offset {offset}")
-            if btype == _PCAPNG_DSB:
-                if blen > MAX_KEY_FILE:  # read(blen) would first allocate up to 4 GiB
-                    raise KeyFileError(str(path), None, f"pcapng DSB at offset {offset} claims "
-                                                        f"{blen} bytes, more than a key file may hold")
-                body = f.read(blen - 8)
-                if len(body) < blen - 8 or len(body) < 12:
-                    raise KeyFileError(str(path), None, f"pcapng DSB cut short at offset {offset}")
-                stype, slen = struct.unpack_from(endian + "II", body)
-                if 8 + slen > len(body) - 4:
-                    raise KeyFileError(str(path), None, f"pcapng DSB length wrong at offset {offset}")
-                out.append((stype, body[8 : 8 + slen], f"{path} (DSB at offset {offset})"))
-            else:
-                f.seek(blen - 8, 1)
-            offset += blen
-    return out
+        with CaptureReader(path) as reader:
+            def keep(stype: int, data: bytes, _where: str) -> None:
+                if len(data) > MAX_KEY_FILE:
+                    raise KeyFileError(str(path), None, f"pcapng DSB at offset {reader.block_offset} "
+                                                        f"holds {len(data)} bytes, more than a key "
+                                                        "file may hold")
+                found.append((stype, data, f"{path} (DSB at offset {reader.block_offset})"))
+
+            reader.on_secrets = keep
+            for _ in reader.batches():
+                pass
+    except BlockLengthError as e:
+        if e.block_type == BLOCK_DSB and e.length > MAX_KEY_FILE:  # reading it would allocate that
+            raise KeyFileError(str(path), None, f"pcapng DSB at offset {e.offset} claims {e.length} "
+                                                "bytes, more than a key file may hold") from None
+        raise KeyFileError(str(path), None, _reason(e, path)) from None
+    except CaptureError as e:
+        raise KeyFileError(str(path), None, _reason(e, path)) from None
+    if reader.bad_secrets:
+        offset, what = reader.bad_secrets[0]
+        raise KeyFileError(str(path), None, f"pcapng DSB {what} at offset {offset}")
+    return found
+
+
+def _reason(e: CaptureError, path: Path) -> str:
+    """A capture error's message without the file name it starts with
+    (KeyFileError names the file itself)."""
+    msg = str(e)
+    return msg.removeprefix(f"{path}: ")
 
 
 def load_key_file(path: str | Path) -> list[SecurityAssociation]:
