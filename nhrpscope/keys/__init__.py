@@ -17,8 +17,9 @@ which takes them):
 
 Writers produce text that parses back to equal SAs, or raise ValueError for
 what a format cannot say (``lossy=True`` drops what does not fit instead, as
-comments). Errors are ``KeyFileError`` (``errors``), naming the file and
-line (for ``-E`` the item number) and never the key text.
+comments). Errors are ``KeyFileError`` (``errors``), naming the file, the
+line (for ``-E`` the item number) and the column, and quoting nothing of a
+key line but the formats' own words.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dissectors.esp import SecurityAssociation
 from dissectors.esp_algorithms import ENCRYPTION
 
-from .errors import KeyFileError, guard, show
+from .errors import KeyFileError, at_column, guard, known_words, show
 from .fields import addr_field, c_ulong, hex_key, label, make_sa, unfit
 
 WIRESHARK_ENCRYPTION = {
@@ -69,6 +69,10 @@ _WIRESHARK_AUTH_ALIASES = {
 }
 
 
+known_words([*WIRESHARK_ENCRYPTION, *_WIRESHARK_ENC_ALIASES, _WIRESHARK_GCM_OLD,
+             *WIRESHARK_AUTHENTICATION, *_WIRESHARK_AUTH_ALIASES, "IPv4", "IPv6", "*"])
+
+
 def _fold(s: str) -> str:
     return " ".join(s.split()).lower()
 
@@ -97,53 +101,83 @@ def _ws_key(text: str, where: str, line: int, what: str) -> bytes:
     return text.encode("utf-8")
 
 
-def _esp_sa_row(fields: list[str], where: str, line: int) -> SecurityAssociation:
+def _esp_sa_row(fields: list[str], cols: list[int], where: str, line: int) -> SecurityAssociation:
+    """One row; ``cols`` are its fields' columns, for errors."""
     if len(fields) != 8:
-        raise KeyFileError(where, line, f"expected 8 fields, found {len(fields)}")
+        raise KeyFileError(where, line, f"expected 8 fields, found {len(fields)}", cols[0])
     proto, src, dst, spi_t, enc_t, enc_k, auth_t, auth_k = (_uat_unescape(f).strip() for f in fields)
     family = proto.lower()
     if family not in ("ipv4", "ipv6"):
-        raise KeyFileError(where, line, f"protocol {show(proto)} is not IPv4 or IPv6")
-    src_a = addr_field(src, where, line, "source")
-    dst_a = addr_field(dst, where, line, "destination")
-    for a in (src_a, dst_a):
+        raise KeyFileError(where, line, f"protocol {show(proto)} is not IPv4 or IPv6", cols[0])
+    with at_column(where, line, cols[1]):
+        src_a = addr_field(src, where, line, "source")
+    with at_column(where, line, cols[2]):
+        dst_a = addr_field(dst, where, line, "destination")
+    family_name = "IPv6" if family == "ipv6" else "IPv4"
+    for a, which, col in ((src_a, "source", cols[1]), (dst_a, "destination", cols[2])):
         if a is not None and (":" in a) != (family == "ipv6"):
-            raise KeyFileError(where, line, f"address {a} is not {proto}")
+            raise KeyFileError(where, line, f"the {which} address is not {family_name}", col)
     if spi_t == "*":
         spi = None
     else:
         spi = c_ulong(spi_t) if spi_t[:2].lower() == "0x" or spi_t.isdigit() else None
         if spi is None:
-            raise KeyFileError(where, line, f"bad SPI {show(spi_t)}")
+            raise KeyFileError(where, line, f"bad SPI {show(spi_t)}", cols[3])
     enc_name = _fold(enc_t)
     auth = _WS_AUTH.get(_fold(auth_t))
     if auth is None:
-        raise KeyFileError(where, line, f"unknown authentication algorithm {show(auth_t)}")
+        raise KeyFileError(where, line, f"unknown authentication algorithm {show(auth_t)}", cols[6])
     if enc_name == _fold(_WIRESHARK_GCM_OLD):
         by_icv = {0: "aes-gcm-16", 8: "aes-gcm-8", 12: "aes-gcm-12", 16: "aes-gcm-16"}
         if auth[0] not in ("null", "unknown") or auth[1] not in by_icv:
             raise KeyFileError(where, line, f"{_WIRESHARK_GCM_OLD} needs NULL or ANY 64/96/128 bit "
-                                            "authentication")
+                                            "authentication", cols[6])
         encryption = by_icv[auth[1]]
         auth = ("null", 0)
     else:
         found = _WS_ENC.get(enc_name)
         if found is None:
-            raise KeyFileError(where, line, f"unsupported encryption algorithm {show(enc_t)}")
+            raise KeyFileError(where, line, f"unsupported encryption algorithm {show(enc_t)}",
+                               cols[4])
         encryption = found
-    key = _ws_key(enc_k, where, line, "the encryption key")
+    with at_column(where, line, cols[5]):
+        key = _ws_key(enc_k, where, line, "the encryption key")
     if ENCRYPTION[encryption].is_aead and auth[0] != "null":
-        raise KeyFileError(where, line, f"{enc_t} carries its own ICV: authentication must be NULL")
+        raise KeyFileError(where, line, f"{_WS_ENC_OUT[encryption]} carries its own ICV: "
+                                        "authentication must be NULL", cols[6])
     integrity, icv_len = auth
     if integrity == "unknown":
         akey: bytes | None = None
     elif integrity == "null":
         akey = b""
     else:
-        akey = _ws_key(auth_k, where, line, "the authentication key")
-    return make_sa(where, line, spi=spi, src=src_a, dst=dst_a, encryption=encryption,
-                    enc_key=key, integrity=integrity, auth_key=akey,
-                    icv_len=icv_len if integrity == "unknown" else None)
+        with at_column(where, line, cols[7]):
+            akey = _ws_key(auth_k, where, line, "the authentication key")
+    with at_column(where, line, cols[0]):
+        return make_sa(where, line, {
+            "spi": spi, "src": src_a, "dst": dst_a, "encryption": encryption, "enc_key": key,
+            "integrity": integrity, "auth_key": akey,
+            "icv_len": icv_len if integrity == "unknown" else None,
+        }, enc_at=(line, cols[5]), auth_at=(line, cols[7]))
+
+
+def _field_columns(row: str, first: int) -> list[int]:
+    """The column (1-based, ``row`` starting at column ``first``) where each
+    CSV field of ``row`` starts, as csv.reader with skipinitialspace cuts it."""
+    cols: list[int] = []
+    i, n = 0, len(row)
+    while True:
+        while i < n and row[i] == " ":
+            i += 1
+        cols.append(first + i)
+        quoted = False
+        while i < n and (quoted or row[i] != ","):
+            if row[i] == '"':
+                quoted = not quoted
+            i += 1
+        if i >= n:
+            return cols
+        i += 1
 
 
 def parse_esp_sa(text: str, where: str = "esp_sa") -> list[SecurityAssociation]:
@@ -153,14 +187,16 @@ def parse_esp_sa(text: str, where: str = "esp_sa") -> list[SecurityAssociation]:
         s = raw.strip()
         if not s or s.startswith("#"):
             continue
-        guard(where, i, functools.partial(_esp_sa_line, s, where, i, out))
+        first = len(raw) - len(raw.lstrip()) + 1
+        guard(where, i, functools.partial(_esp_sa_line, s, first, where, i, out))
     return out
 
 
-def _esp_sa_line(s: str, where: str, line: int, out: list[SecurityAssociation]) -> None:
+def _esp_sa_line(s: str, first: int, where: str, line: int, out: list[SecurityAssociation]) -> None:
     fields = next(csv.reader([s], skipinitialspace=True))
-    out.append(_esp_sa_row(fields, where, line))
-
+    cols = _field_columns(s, first)
+    cols += [cols[-1]] * (len(fields) - len(cols))  # a quote left open: later fields point at it
+    out.append(_esp_sa_row(fields, cols, where, line))
 
 
 # The writer ---------------------------------------------------------------------

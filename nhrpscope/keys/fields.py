@@ -9,8 +9,12 @@ import re
 
 from dissectors.base import addr_str
 from dissectors.esp import SecurityAssociation
+from dissectors.esp_algorithms import ENCRYPTION, INTEGRITY, check_key_length
 
-from .errors import KeyFileError, show
+from .errors import KeyFileError, known_words, show
+
+# Our own algorithm names, which any format's error may repeat.
+known_words([*ENCRYPTION, *INTEGRITY])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -22,13 +26,27 @@ def canon(s: str) -> str | None:
         return None
 
 
-def make_sa(where: str, line: int | None, **kw: object) -> SecurityAssociation:
-    kw.setdefault("origin", f"{where}:{line}" if line is not None else where)
+# Where a key is: (line, column).
+Position = tuple[int | None, int | None]
+
+
+def make_sa(where: str, line: int | None, fields: dict[str, object], *,
+            enc_at: Position | None = None, auth_at: Position | None = None) -> SecurityAssociation:
+    """The SA of ``fields``, or its complaint as a KeyFileError; a key of the
+    wrong length points at that key when the caller says where it is."""
+    kw = {"origin": f"{where}:{line}" if line is not None else where, **fields}
     try:
         return SecurityAssociation(**kw)  # type: ignore[arg-type]
     except (ValueError, TypeError) as e:
         # SecurityAssociation's messages name algorithms and lengths, never keys.
-        raise KeyFileError(where, line, str(e)) from None
+        why = str(e)
+        for kind, algo, key, at in (("encryption", "encryption", "enc_key", enc_at),
+                                    ("integrity", "integrity", "auth_key", auth_at)):
+            name, value = kw.get(algo), kw.get(key)
+            if (at is not None and isinstance(name, str) and isinstance(value, bytes)
+                    and why == check_key_length(kind, name, len(value))):
+                raise KeyFileError(where, at[0], why, at[1]) from None
+        raise KeyFileError(where, line, why) from None
 
 
 def hex_key(text: str, where: str, line: int | None, what: str, *, odd_ok: bool = False) -> bytes:

@@ -30,7 +30,8 @@ def read_bytes(path: Path, where: str | None = None, line: int | None = None) ->
         why = e.strerror or type(e).__name__
         if where is None:
             raise KeyFileError(str(path), None, f"cannot read: {why}") from None
-        raise KeyFileError(where, line, f"cannot read {path}: {why}") from None
+        # The name came from a key line: it is not quoted (it might be a key).
+        raise KeyFileError(where, line, f"cannot read the included file: {why}") from None
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError(str(path), None, "too large for a key file")
     return data

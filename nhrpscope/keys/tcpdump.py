@@ -20,7 +20,7 @@ from pathlib import Path
 from dissectors.esp import SecurityAssociation
 from dissectors.esp_algorithms import ENCRYPTION
 
-from .errors import KeyFileError, guard, show
+from .errors import KeyFileError, at_column, guard, is_known, known_words, show
 from .fields import addr_field, c_ulong, hex_key, make_sa, unfit
 from .files import MAX_INCLUDE_DEPTH, read_text
 
@@ -49,26 +49,37 @@ _TCPDUMP_CIPHERS: dict[str, tuple[str, int | None]] = {
 }
 
 
+known_words([*_TCPDUMP_CIPHERS, *(f"{k}-cbc" for k in _TCPDUMP_CIPHERS),
+             *(f"{k}-cbc-hmac96" for k in _TCPDUMP_CIPHERS), "file", "ikev2"])
+
+
 def _unknown_algorithm(text: str) -> str:
-    """The error for an algorithm tcpdump does not know. ``text`` is quoted
-    only when it is near one of tcpdump's names (a typo): a line with the
-    secret and the algorithm swapped must not print a short plain-text secret."""
+    """The error for an algorithm tcpdump does not know. ``text`` is not
+    quoted (a line with the secret and the algorithm swapped must not print
+    the secret, nor one that looks like an algorithm name); a typo gets the
+    nearest of tcpdump's names."""
     import difflib
 
+    if is_known(text):  # another format's name, say cbc(aes)
+        return f"tcpdump has no ESP algorithm {text!r}"
     known = sorted({f"{k}-cbc" for k in _TCPDUMP_CIPHERS if k not in ("none", "null")})
     t = text[:-7] if text.endswith("-hmac96") else text
     near = difflib.get_close_matches(t if t.endswith("-cbc") else f"{t}-cbc", known, n=1,
                                      cutoff=0.75)
     if near and len(text) <= 24:
-        return f"unknown tcpdump ESP algorithm {text!r}; did you mean {near[0]!r}?"
+        return f"unknown tcpdump ESP algorithm (not shown: it may be a secret); did you mean {near[0]!r}?"
     return ("unknown tcpdump ESP algorithm (not shown: it may be a secret); expected ALGO:SECRET, "
             "ALGO as aes128-cbc, aes256-cbc, 3des-cbc, des-cbc, blowfish-cbc (-hmac96 for an ICV)")
 
 
-def _tcpdump_algo(decode: str, where: str, line: int | None) -> dict[str, object]:
+def _tcpdump_algo(decode: str, where: str, line: int | None,
+                  col: int) -> tuple[dict[str, object], int]:
+    """``ALGO:SECRET`` starting at column ``col``: the SA's fields, and the
+    secret's column."""
     if ":" not in decode:
-        raise KeyFileError(where, line, "expected ALGO:SECRET")
+        raise KeyFileError(where, line, "expected ALGO:SECRET", col)
     name, secret = decode.split(":", 1)
+    secret_col = col + len(name) + 1 + len(secret) - len(secret.lstrip())
     name = given = name.strip().lower()
     integrity: dict[str, object] = {"integrity": "null", "auth_key": b""}
     if len(name) > 7 and name.endswith("-hmac96"):
@@ -78,50 +89,61 @@ def _tcpdump_algo(decode: str, where: str, line: int | None) -> dict[str, object
         name = name[:-4]
     found = _TCPDUMP_CIPHERS.get(name)
     if found is None:
-        raise KeyFileError(where, line, _unknown_algorithm(given))
+        raise KeyFileError(where, line, _unknown_algorithm(given), col)
     algo, size = found
     secret = secret.strip()
     if len(secret) >= 2 and secret[0] == secret[-1] and secret[0] in "\"'":
         secret = secret[1:-1]
     if secret[:2] in ("0x", "0X"):
-        key = hex_key(secret, where, line, "the secret")
+        with at_column(where, line, secret_col):
+            key = hex_key(secret, where, line, "the secret")
     else:
         key = secret.encode("utf-8")
     if size is not None and len(key) != size:
-        raise KeyFileError(where, line, f"{name}-cbc needs a {size}-byte key, got {len(key)}")
-    return {"encryption": algo, "enc_key": key, **integrity}
+        raise KeyFileError(where, line, f"{name}-cbc needs a {size}-byte key, got {len(key)}",
+                           secret_col)
+    return {"encryption": algo, "enc_key": key, **integrity}, secret_col
 
 
 def _tcpdump_item(item: str, where: str, line: int | None, depth: int,
                   out: list[SecurityAssociation], base: Path | None, files: bool = True) -> None:
-    item = item.strip()
-    if not item or item.startswith("#"):
+    text = item.strip()
+    if not text or text.startswith("#"):
         return
-    parts = item.split(None, 1)
+    col = len(item) - len(item.lstrip()) + 1  # of the item's first token: errors point there
+    parts = text.split(None, 1)
     if len(parts) == 1:
         spikey, decode = None, parts[0]
+        decode_col = col
     else:
         spikey, decode = parts
+        decode_col = col + len(text) - len(decode)
     if spikey is not None and spikey.lower() == "file":
         if not files:  # text from a capture must not make us read (or block on) local files
-            raise KeyFileError(where, line, "'file' includes are not followed in a capture's keys")
-        out.extend(_tcpdump_file(decode.strip(), where, line, depth + 1, base))
+            raise KeyFileError(where, line, "'file' includes are not followed in a capture's keys",
+                               col)
+        with at_column(where, line, decode_col):
+            out.extend(_tcpdump_file(decode.strip(), where, line, depth + 1, base))
         return
     if spikey is not None and spikey.lower() == "ikev2":
         return  # IKEv2 SA secrets: not ESP keys
     spi = dst = None
     if spikey is not None:
         if "@" not in spikey:
-            raise KeyFileError(where, line, "expected SPI@ADDRESS before the algorithm")
+            raise KeyFileError(where, line, "expected SPI@ADDRESS before the algorithm", col)
         spi_text, addr = spikey.split("@", 1)
         spi = c_ulong(spi_text)
         if spi is None:
-            raise KeyFileError(where, line, f"bad SPI {show(spi_text)}")
-        dst = addr_field(addr, where, line, "address")
+            raise KeyFileError(where, line, f"bad SPI {show(spi_text)}", col)
+        addr_col = col + len(spi_text) + 1
+        with at_column(where, line, addr_col):
+            dst = addr_field(addr, where, line, "address")
         if dst is None:
-            raise KeyFileError(where, line, "SPI@ needs an address")
-    out.append(make_sa(where, line, spi=spi, src=None, dst=dst,
-                        **_tcpdump_algo(decode, where, line)))
+            raise KeyFileError(where, line, "SPI@ needs an address", addr_col)
+    fields, secret_col = _tcpdump_algo(decode, where, line, decode_col)
+    with at_column(where, line, col):
+        out.append(make_sa(where, line, {"spi": spi, "src": None, "dst": dst, **fields},
+                           enc_at=(line, secret_col)))
 
 
 def _tcpdump_file(name: str, where: str, line: int | None, depth: int,
