@@ -201,6 +201,7 @@ def _esp_sa_line(s: str, first: int, where: str, line: int, out: list[SecurityAs
 
 # The writer ---------------------------------------------------------------------
 
+
 def format_esp_sa(sas: Iterable[SecurityAssociation], *, lossy: bool = False) -> str:
     """Wireshark ``esp_sa`` rows (the file tshark reads from its profile,
     or passes row by row with ``-o uat:esp_sa:ROW``)."""

@@ -19,6 +19,7 @@ from .xfrm import SA_START, parse_xfrm
 # data is taken to be esp_sa rows (text); any of our text formats is accepted.
 DSB_ESP_SA = 0x45535053
 
+
 def detect_format(text: str) -> str:
     """"esp_sa", "xfrm" or "tcpdump", from the first meaningful line."""
     for raw in text.splitlines():

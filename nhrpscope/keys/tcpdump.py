@@ -177,7 +177,6 @@ def parse_tcpdump_secrets(text: str, where: str = "secrets", *, _depth: int = 0,
     return out
 
 
-
 # The writer ---------------------------------------------------------------------
 
 _TCPDUMP_OUT = {"des-cbc": "des-cbc", "3des-cbc": "3des-cbc", "blowfish-cbc": "blowfish-cbc",

@@ -264,6 +264,7 @@ def _xfrm_finish_guarded(st: _XfrmState, where: str) -> SecurityAssociation | No
 
 # The writer ---------------------------------------------------------------------
 
+
 def format_xfrm(sas: Iterable[SecurityAssociation], *, lossy: bool = False) -> str:
     """``ip xfrm state`` style text (what ``parse_xfrm`` reads back)."""
     out: list[str] = []
