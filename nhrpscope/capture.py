@@ -3,6 +3,9 @@
 Our own reader rather than dpkt's: dpkt's pcapng reader honours only the first
 interface and trusts block lengths, and a length that points past the file must
 be a clear error, not a 4 GB read. Memory stays flat: one record at a time.
+It is also faster than dpkt's, and so are our writers (docs/capture-io.md).
+This is the one pcapng block walker: the keys read a capture's Decryption
+Secrets Blocks through ``on_secrets``.
 """
 
 from __future__ import annotations
@@ -52,6 +55,17 @@ class CaptureError(Exception):
     """An unreadable capture: names the file and the record or block."""
 
 
+class BlockLengthError(CaptureError):
+    """A pcapng block whose length cannot be: which block, and what it
+    claimed (the key reader words it for a secrets block of its own)."""
+
+    def __init__(self, message: str, offset: int, block_type: int, length: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.block_type = block_type
+        self.length = length
+
+
 @dataclass(slots=True)
 class Frame:
     number: int
@@ -82,7 +96,11 @@ class CaptureReader:
 
     ``warnings`` collects non-fatal trouble (a file cut short mid-record).
     ``on_secrets(secrets_type, data, where)`` receives pcapng Decryption
-    Secrets Blocks as they are met, before the packets that follow them.
+    Secrets Blocks as they are met, before the packets that follow them;
+    ``block_offset`` is then the file offset of the block handed over.
+    ``bad_secrets`` lists, as (block offset, what), the secrets blocks that
+    could not be handed over (also among the warnings): for a reader of keys
+    a damaged secrets block is an error, for a reader of packets it is not.
     """
 
     def __init__(self, path: str | Path, on_secrets: SecretsHandler | None = None) -> None:
@@ -91,11 +109,15 @@ class CaptureReader:
         self.warnings: list[str] = []
         self.format = ""
         self.linktypes: set[int] = set()
+        self.block_offset = 0
+        self.bad_secrets: list[tuple[int, str]] = []
         self._fh: BinaryIO = self._open(path)
 
     def _open(self, path: str | Path) -> BinaryIO:
         if str(path) == "-":
-            raw: BinaryIO = io.BufferedReader(sys.stdin.buffer.raw, 1 << 16)  # type: ignore[arg-type]
+            # stdin's own buffer is small; re-buffer its raw stream like a file.
+            stdin_raw = sys.stdin.buffer.raw  # type: ignore[union-attr]
+            raw: BinaryIO = io.BufferedReader(stdin_raw, 1 << 16)
             self.name = "<stdin>"
         else:
             try:
@@ -281,13 +303,15 @@ class CaptureReader:
             # negative and read(-n) failed or read the whole file.
             min_len = 28 if body_prefix else 12
             if blen < min_len or blen % 4 or blen > MAX_BLOCK:
-                raise CaptureError(
+                raise BlockLengthError(
                     f"{self.name}: block at offset {offset} (type 0x{btype:x}) has an impossible "
-                    f"length {blen}; the file is corrupt"
+                    f"length {blen}; the file is corrupt", offset, btype, blen
                 )
             body = body_prefix + self._read(blen - 12 - len(body_prefix))
             trailer = self._read(4)
             if len(body) < blen - 12 or len(trailer) < 4:
+                if btype == BLOCK_DSB:
+                    self.bad_secrets.append((offset, "cut short"))
                 self.warnings.append(
                     f"{self.name}: file cut short in a block at offset {offset}; "
                     f"{number} whole frames read"
@@ -338,14 +362,18 @@ class CaptureReader:
                 # SPBs carry no timestamp; 0.0 says "unknown" honestly.
                 yield Frame(number, 0.0, ifc.linktype, body[4 : 4 + caplen], orig, 0)
             elif btype == BLOCK_DSB:
+                start = offset - blen
                 if len(body) < 8:
+                    self.bad_secrets.append((start, "too short"))
                     self.warnings.append(f"{where}: decryption secrets block too short; skipped")
                     continue
                 stype, slen = struct.unpack(endian + "II", body[:8])
                 if 8 + slen > len(body):
+                    self.bad_secrets.append((start, "length wrong"))
                     self.warnings.append(f"{where}: decryption secrets length exceeds its block; skipped")
                     continue
                 if self.on_secrets is not None:
+                    self.block_offset = start
                     self.on_secrets(stype, body[8 : 8 + slen], where)
             # other blocks (NRB, ISB, custom) carry nothing we need
 

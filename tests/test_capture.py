@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhrpscope.capture import (
+    BLOCK_DSB,
     BLOCK_SPB,
+    BlockLengthError,
     CaptureError,
     CaptureReader,
     PcapngWriter,
@@ -138,6 +140,39 @@ def test_pcapng_bad_block_length_is_an_error(tmp_path):
     p.write_bytes(blob)
     with pytest.raises(CaptureError, match="impossible length"):
         list(CaptureReader(p))
+
+
+def test_pcapng_bad_block_length_names_the_block(tmp_path):
+    buf = io.BytesIO()
+    PcapngWriter(buf)
+    head = buf.getvalue()
+    p = tmp_path / "bad.pcapng"
+    p.write_bytes(head + struct.pack("<II", BLOCK_DSB, 0xFFFFFFF0) + b"\0" * 40)
+    with pytest.raises(BlockLengthError) as e:
+        list(CaptureReader(p))
+    assert (e.value.offset, e.value.block_type, e.value.length) == (len(head), BLOCK_DSB, 0xFFFFFFF0)
+
+
+def test_pcapng_damaged_secrets_blocks_are_listed(tmp_path):
+    buf = io.BytesIO()
+    w = PcapngWriter(buf)
+    good_at = len(buf.getvalue())
+    w.secrets(0x45535053, b"good")
+    bad_at = len(buf.getvalue())
+    buf.write(_block(BLOCK_DSB, struct.pack("<II", 0x45535053, 99) + b"abcd"))  # claims 99 of 4
+    w.write(1.0, b"a" * 40, 101)
+    cut_at = len(buf.getvalue())
+    w.secrets(0x45535053, b"x" * 40)
+    got: list[tuple[int, bytes, str, int]] = []
+    p = tmp_path / "c.pcapng"
+    p.write_bytes(buf.getvalue()[:-10])
+    with CaptureReader(p) as r:
+        r.on_secrets = lambda t, d, where: got.append((t, d, where, r.block_offset))
+        frames = list(r)
+    assert len(frames) == 1
+    assert got == [(0x45535053, b"good", f"{p}: block at offset {good_at}", good_at)]
+    assert r.bad_secrets == [(bad_at, "length wrong"), (cut_at, "cut short")]
+    assert len(r.warnings) == 2
 
 
 def test_pcapng_cut_short(tmp_path):

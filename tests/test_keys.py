@@ -4,6 +4,7 @@ state, pcapng secrets blocks; the writers; the database; errors."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import random
 import struct
 from pathlib import Path
@@ -341,7 +342,8 @@ def test_xfrm_one_line_output() -> None:
      "without an SPI"),
     ("src 10.0.0.1 dst 10.0.0.2\n\tproto esp spi 0x1\n\taead rfc4106(gcm(aes)) 0x" + "00" * 20
      + " 32\n", 3, "32-bit ICV"),
-    ("src 10.0.0.1 dst 10.0.0.2\n\tproto esp spi 0x1\n\tenc cbc(aes) 0x00\n", 1, "needs a key"),
+    # a key of the wrong length: its own line (and column), not the state's
+    ("src 10.0.0.1 dst 10.0.0.2\n\tproto esp spi 0x1\n\tenc cbc(aes) 0x00\n", 3, "needs a key"),
     ("src 10.0.0.1 dst 10.0.0.2\n\tproto esp spi 0x1\n\tencap type espinudp sport x\n", 3, "encap"),
 ])
 def test_xfrm_errors(text: str, line: int, why: str) -> None:
@@ -387,6 +389,28 @@ def test_pcapng_decryption_secrets_blocks(tmp_path: Path) -> None:
         load_key_file(broken)
     broken.write_bytes(whole[:-7])  # a last packet block cut short: the keys are all there
     assert load_key_file(broken) == parse_tcpdump_spec(README_E)
+
+
+def test_pcapng_secrets_come_through_the_capture_reader(tmp_path: Path) -> None:
+    # One block walker: what the capture reader reads (gzip too), the keys get.
+    blob = _pcapng((DSB_ESP_SA, README_ESP_SA.encode()))
+    gz = tmp_path / "keys.pcapng.gz"
+    gz.write_bytes(gzip.compress(blob))
+    ((stype, data, where),) = read_pcapng_secrets(gz)
+    assert stype == DSB_ESP_SA and data == README_ESP_SA.encode()
+    assert where == f"{gz} (DSB at offset 48)"  # after the section header and interface
+    # A secrets block whose data overruns it is an error for a key reader.
+    bad = tmp_path / "bad.pcapng"
+    wrong = _block(0x0A, struct.pack("<II", DSB_ESP_SA, 999) + b"\0" * 8)
+    bad.write_bytes(blob[:48] + wrong + blob[48:])
+    with pytest.raises(KeyFileError, match=r"pcapng DSB length wrong at offset 48$"):
+        read_pcapng_secrets(bad)
+    # A capture error becomes a key file error naming the file once.
+    bad.write_bytes(blob[:48] + struct.pack("<II", 6, 7))
+    with pytest.raises(KeyFileError) as e:
+        read_pcapng_secrets(bad)
+    assert str(e.value) == (f"{bad}: block at offset 48 (type 0x6) has an impossible length 7; "
+                            "the file is corrupt")
 
 
 # The database ---------------------------------------------------------------------
@@ -522,6 +546,9 @@ def test_a_secret_in_the_algorithm_place_is_not_quoted(algo: str) -> None:
 
 
 def test_a_misspelt_algorithm_is_named_with_the_nearest() -> None:
+    # The misspelling itself is not quoted (a secret can look like an
+    # algorithm name): the column points at it, the hint names the nearest.
     with pytest.raises(KeyFileError) as e:
         parse_tcpdump_spec("0x1@192.0.2.1 aes128-cbcc:0x" + "00" * 16)
-    assert "'aes128-cbcc'; did you mean 'aes128-cbc'?" in str(e.value)
+    assert str(e.value).startswith("-E:1: column 15: ")
+    assert "did you mean 'aes128-cbc'?" in str(e.value) and "cbcc" not in str(e.value)
