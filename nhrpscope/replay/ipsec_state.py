@@ -46,6 +46,20 @@ from typing import Any
 
 from dissectors import ike_payloads as K
 from nhrpscope.replay import findings as F
+from nhrpscope.replay.detectors import Context, Dispatcher
+from nhrpscope.replay.facts.ipsec import (
+    AuthenticationFailed,
+    DpdUnanswered,
+    EspOneWay,
+    EspRekey,
+    EspSaSeen,
+    EspSasWithoutIke,
+    IkeRetransmissions,
+    IkeUnanswered,
+    InvalidKePayload,
+    NatTUnanswered,
+    NoProposalChosen,
+)
 
 # Finding codes (issue 7), spelled exactly so; severities in findings.CODES.
 IKE_UNANSWERED = F.IKE_UNANSWERED
@@ -186,6 +200,7 @@ class IpsecState:
         self.findings = findings
         self.emit = emit
         self.name = name or (lambda a: a or "?")
+        self._state = Dispatcher(Context(findings, self.name))
         self.negotiations: list[IkeNegotiation] = []
         self._by_key: dict[tuple, IkeNegotiation] = {}
         self._by_pair: dict[frozenset, list[IkeNegotiation]] = {}
@@ -597,82 +612,47 @@ class IpsecState:
             return "QM_IDLE"  # the capture started after phase 1
         return (IOS_AM_STATES if am else IOS_STATES).get(best, "MM_NO_STATE")
 
-    # -- findings
-
-    def _who(self, a: str | None) -> str:
-        return self.name(a)
+    # -- findings: the facts the detectors word
 
     def _ike_findings(self) -> None:
-        fs = self.findings
         for neg in self.negotiations:
             i, r = neg.initiator, neg.responder
-            pair = tuple(sorted((i, r)))
-            routers = [i, r]
-            what = f"IKEv{neg.version} {neg.mode}"
+            who = (i, r, neg.version, neg.mode)
             fail = neg.failure or ""
             notify_frames = [m.frame for m in neg.messages if m.notifies and any(
                 n in fail for n in m.notifies)]
             first_req = [m.frame for m in neg.messages if not m.response][:1]
             if NO_PROPOSAL_CHOSEN(fail):
-                fs.raise_(IKE_NO_PROPOSAL_CHOSEN, pair,
-                          f"{self._who(r)} refused {self._who(i)}'s {what} proposal with "
-                          f"{fail}: {self._who(i)} offered [{neg.proposal or '?'}]; make the ISAKMP "
-                          f"policies / IKEv2 proposals (encryption, hash/integrity, DH group, "
-                          f"authentication) match on both.",
-                          first_req + notify_frames, time=neg.first, routers=routers)
+                self._state(NoProposalChosen(*who, fail, neg.proposal, neg.first,
+                                             tuple(first_req + notify_frames)))
                 continue
             if fail.startswith("INVALID_KE_PAYLOAD") or fail == "INVALID-KEY-INFORMATION":
-                fs.raise_(IKE_INVALID_KE, pair,
-                          f"{self._who(r)} answered {self._who(i)}'s {what} with {fail}: the KE "
-                          f"payload used DH group {K.dh_group_name(neg.dh_group) or '?'}; the "
-                          f"initiator must retry with the group asked for - configure the same DH "
-                          f"group ('group' in the policy / proposal) on both.",
-                          first_req + notify_frames, time=neg.first, routers=routers)
+                self._state(InvalidKePayload(*who, fail, neg.dh_group, neg.first,
+                                             tuple(first_req + notify_frames)))
                 continue
             moved = [m for m in neg.messages if m.frame in neg._port4500]
             if neg.state in ("failed", "unanswered", "incomplete") and moved and neg.established is None \
                     and not neg._answered4500 and len({m.src for m in moved}) == 1 and (
                     neg._abandoned or len(moved) >= 2):
-                nat = neg.nat_detail or "the negotiation moved to UDP 4500 (NAT-T)"
-                fs.raise_(NAT_T_BLOCKED, pair,
-                          f"{what} between {self._who(i)} and {self._who(r)}: NAT detected ({nat}), "
-                          f"the negotiation moved to UDP 4500 and nothing answers there "
-                          f"({len(moved)} message(s) from {self._who(moved[0].src)}): check that "
-                          f"UDP 4500 passes between them (firewalls, ACLs on the path and on "
-                          f"{self._who(moved[0].dst)}).",
-                          neg._natd_frames[:2] + [m.frame for m in moved], time=moved[0].time,
-                          routers=routers)
+                self._state(NatTUnanswered(*who, neg.nat_detail, moved[0].src, moved[0].dst,
+                                           len(moved), moved[0].time,
+                                           tuple(neg._natd_frames[:2] + [m.frame for m in moved])))
                 continue
             if "AUTHENTICATION" in fail.upper() or self._mm_stall(neg):
                 stall = [m for m in neg.messages if m.step in ("MM5", "MM6", "AM2", "AM3")
                          or (neg.version == 2 and m.exchange == "ike-auth")]
-                why = fail or (f"main mode stalls at message {neg.reached[2:]}"
-                               if neg.reached[:2] == "MM" else "authentication failed")
-                fs.raise_(IKE_AUTH_FAILED, pair,
-                          f"{what} from {self._who(i)} to {self._who(r)} fails authentication "
-                          f"({why}): check the pre-shared key ('crypto isakmp key ... address', "
-                          f"keyring / IKEv2 profile) or the certificates on both.",
-                          [m.frame for m in stall] or neg.frames[-3:], time=neg.first,
-                          routers=routers)
+                self._state(AuthenticationFailed(*who, neg.failure, neg.reached, neg.first,
+                                                 tuple([m.frame for m in stall] or neg.frames[-3:])))
                 continue
             if neg.state == "unanswered" or (neg.state == "incomplete" and neg.retransmits >= 2
                                              and not any(m.response for m in neg.messages)):
-                fs.raise_(IKE_UNANSWERED, pair,
-                          f"{self._who(i)} sent {len(neg.messages)} {what} message(s) to "
-                          f"{self._who(r)} and got no answer: check that {self._who(r)} is up and "
-                          f"reachable on UDP {neg.responder_port}, that no ACL/firewall drops IKE, "
-                          f"and that it has a crypto policy (tunnel protection) for this peer.",
-                          [m.frame for m in neg.messages], time=neg.first, routers=routers)
+                self._state(IkeUnanswered(*who, len(neg.messages), neg.responder_port, neg.first,
+                                          tuple(m.frame for m in neg.messages)))
                 continue
             rt = [m for m in neg.messages if m.retransmit and neg.established is not None
                   and m.time <= neg.established]  # setting up, not DPD or rekeys later
             if neg.state == "established" and rt:
-                fs.raise_(IKE_RETRANSMITS, pair,
-                          f"{what} between {self._who(i)} and {self._who(r)} needed "
-                          f"{len(rt)} retransmission(s) before it completed: packet loss "
-                          f"on the path or a slow peer; check the path between them.",
-                          [m.frame for m in rt], time=rt[0].time,
-                          routers=routers)
+                self._state(IkeRetransmissions(*who, rt[0].time, tuple(m.frame for m in rt)))
             self._dpd(neg)
 
     @staticmethod
@@ -703,13 +683,8 @@ class IpsecState:
         if len(run) + len(rtx) >= 3 and sender is not None:
             other = neg.responder if sender == neg.initiator else neg.initiator
             frames = [fr for _, fr in run] + [m.frame for m in rtx]
-            self.findings.raise_(
-                DPD_TIMEOUT, tuple(sorted((sender, other))),
-                f"{self._who(sender)} sent {len(frames)} dead peer detection request(s) "
-                f"(R-U-THERE / IKE informational) to {self._who(other)} with no answer: the peer "
-                f"is down or the path drops IKE; it will tear the SAs down (check "
-                f"{self._who(other)} and UDP {neg.responder_port} between them).",
-                sorted(frames), time=run[0][0] if run else neg.first, routers=[sender, other])
+            self._state(DpdUnanswered(sender, other, neg.responder_port,
+                                      run[0][0] if run else neg.first, tuple(sorted(frames))))
 
     # ------------------------------------------------------------------ ESP
 
@@ -762,17 +737,9 @@ class IpsecState:
                         new.overlap = round((old.last or 0.0) - (new.first or 0.0), 6)
 
     def _sa_findings(self, sas: list[Any]) -> None:
-        fs = self.findings
         late = [s for s in sas if not self.ike_before(frozenset((s.src, s.dst)), s.first or 0.0)]
-        if late:
-            pairs = {frozenset((s.src, s.dst)) for s in late}
-            first = min(late, key=lambda s: s.first or 0.0)
-            fs.raise_(ESP_WITHOUT_IKE, (),
-                      f"{len(late)} ESP SA(s) between {len(pairs)} peer pair(s) carry traffic with no "
-                      f"IKE exchange before them in the capture (it started after IKE set them "
-                      f"up): they are paired by timing only, and their algorithms are not visible.",
-                      [s.frames[0] for s in sorted(late, key=lambda s: s.first or 0.0)],
-                      time=first.first, routers=[])
+        self._state(EspSasWithoutIke(tuple(EspSaSeen(s.spi, s.src, s.dst, s.first, s.frames[0])
+                                           for s in late)))
         by_dir: dict[tuple[str, str], list[Any]] = {}
         for s in sas:
             by_dir.setdefault((s.src, s.dst), []).append(s)
@@ -784,29 +751,13 @@ class IpsecState:
                 if back:
                     continue
                 s.one_way = True
-                # With the IKE exchange in the capture both SAs were agreed: the missing
-                # direction is a fault. Without it the tap may see one direction only.
                 known = self.ike_before(frozenset((s.src, s.dst)), s.first or 0.0)
-                fs.raise_(ESP_ONE_WAY, (s.spi, s.src, s.dst),
-                          f"ESP SA {s.spi} from {self._who(s.src)} to {self._who(s.dst)} carries "
-                          f"{s.packets} packet(s) and nothing comes back ('#pkts encaps' but no "
-                          f"'#pkts decaps' on {self._who(s.src)}): {self._who(s.dst)} drops them or its "
-                          f"answers are lost; check ESP (IP protocol 50 / UDP 4500) on the path "
-                          f"from {self._who(s.dst)} to {self._who(s.src)}, ACLs, and that "
-                          f"{self._who(s.dst)} holds this SA ('clear crypto session')"
-                          + ("." if known else "; no IKE for this pair is in the capture, so check "
-                             "too that the tap sees both directions."),
-                          [s.frames[0], s.frames[1]] if s.frames[1] != s.frames[0] else s.frames[:1],
-                          time=s.first, routers=[s.src, s.dst],
-                          severity=None if known else F.WARNING)
+                frames = (s.frames[0], s.frames[1]) if s.frames[1] != s.frames[0] else tuple(s.frames[:1])
+                self._state(EspOneWay(s.spi, s.src, s.dst, s.packets, known, s.first, frames))
             if getattr(s, "rekey_of", None):
-                ov = getattr(s, "overlap", 0.0) or 0.0
-                how = (f"both in use for {ov:.3f} s" if ov > 0 else f"{-ov:.3f} s after the old one's "
-                       "last packet")
-                fs.raise_(ESP_REKEY, (s.src, s.dst, s.spi),
-                          f"ESP from {self._who(s.src)} to {self._who(s.dst)} moved from SA "
-                          f"{s.rekey_of} to {s.spi} (a rekey; {how}).",
-                          s.frames[:1], time=s.first, routers=[s.src, s.dst])
+                self._state(EspRekey(s.spi, s.rekey_of, s.src, s.dst,
+                                     getattr(s, "overlap", 0.0) or 0.0, s.first,
+                                     tuple(s.frames[:1])))
 
 
 def NO_PROPOSAL_CHOSEN(fail: str) -> bool:  # noqa: N802 - reads as the notify it tests for
