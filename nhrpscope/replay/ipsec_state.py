@@ -31,7 +31,7 @@ class IpsecState:
         self.findings = findings
         self.name = name or (lambda a: a or "?")
         self.observer = IkeObserver(emit)
-        self.sas = SaPairing(self.observer.by_pair)
+        self.pairing = SaPairing(self.observer.by_pair)
         self._state = Dispatcher(Context(findings, self.name))
         self.end: float | None = None
 
@@ -46,7 +46,7 @@ class IpsecState:
 
     def pair_sas(self, sas: list[Any]) -> None:
         """Pair SAs (``paired_spi``), mark rekeys and the IKE exchange that made them."""
-        self.sas.pair_sas(sas)
+        self.pairing.pair_sas(sas)
 
     def finish(self, end: float | None, sas: list[Any] | None = None) -> list[IkeNegotiation]:
         """Close the replay at ``end``: decide what was given up, pair the
@@ -57,11 +57,11 @@ class IpsecState:
             for i, neg in enumerate(negs):
                 ike_verdict.close(neg, end, negs[i + 1] if i + 1 < len(negs) else None, sas or [])
         if sas is not None:
-            self.sas.pair_sas(sas)
+            self.pairing.pair_sas(sas)
         for neg in self.negotiations:
             for fact in ike_verdict.facts(neg):
                 self._state(fact)
         if sas is not None:
-            for sa_fact in self.sas.facts(sas):
+            for sa_fact in self.pairing.facts(sas):
                 self._state(sa_fact)
         return self.negotiations

@@ -101,9 +101,7 @@ V2_AGREES: dict[int, tuple[str, ...]] = {
 # ---------------------------------------------------------------- error notifies
 # Notify types that end a negotiation (both versions use these numbers):
 # RFC 2408 3.14.1 (1-30 bar the two status codes), RFC 7296 3.10.1.
-NO_PROPOSAL = 14
-INVALID_KE = 17
-AUTH_FAILED = 24
+INVALID_KE = 17  # INVALID_KE_PAYLOAD: its data names the group wanted
 FATAL_V1 = frozenset(range(1, 31)) - {26, 27}
 FATAL_V2 = frozenset({4, 5, 7, 9, 11, 14, 17, 24, 34, 35, 36, 37, 38, 39, 40, 41, 44, 46})
 
