@@ -1,0 +1,170 @@
+"""What the end of the capture says of each IKE negotiation: its final state,
+its IOS `show crypto isakmp sa` state, and the facts for the detectors.
+
+A negotiation is ``established`` once its first child SA is agreed (or when
+the capture started after it was set up), ``failed`` with an error notify or
+when it was abandoned after an answer, ``unanswered`` when abandoned with no
+answer at all, else ``incomplete``. Abandoned: a newer negotiation between
+the same peers followed it, or the capture went on well past its last
+message (``ABANDON_AFTER``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from nhrpscope.replay.facts.ipsec import (
+    AuthenticationFailed,
+    DpdUnanswered,
+    IkeRetransmissions,
+    IkeUnanswered,
+    InvalidKePayload,
+    NatTUnanswered,
+    NoProposalChosen,
+)
+from nhrpscope.replay.observers.ike_records import IkeNegotiation
+
+# A negotiation silent this long (seconds) before the capture ends was given up.
+ABANDON_AFTER = 30.0
+
+# IOS `show crypto isakmp sa` states (IKEv1), by how far main / aggressive mode got.
+IOS_STATES = {0: "MM_NO_STATE", 1: "MM_NO_STATE", 2: "MM_SA_SETUP", 3: "MM_KEY_EXCH",
+              4: "MM_KEY_EXCH", 5: "MM_KEY_EXCH", 6: "QM_IDLE"}
+IOS_AM_STATES = {0: "AG_NO_STATE", 1: "AG_NO_STATE", 2: "AG_INIT_EXCH", 3: "QM_IDLE"}
+
+IkeFact = (NoProposalChosen | InvalidKePayload | NatTUnanswered | AuthenticationFailed
+           | IkeUnanswered | IkeRetransmissions | DpdUnanswered)
+
+
+def close(neg: IkeNegotiation, end: float | None, nxt: IkeNegotiation | None,
+          sas: list[Any]) -> None:
+    """Decide ``neg``'s final state at ``end``; ``nxt``: the next negotiation
+    between the same peers, if any; ``sas``: the ESP SAs the engine counted."""
+    silent = end is not None and neg.last is not None and end - neg.last > ABANDON_AFTER
+    abandoned = neg._abandoned or (nxt is not None and neg.established is None) or (
+        silent and neg.established is None)
+    answered = any(m.response or m.src == neg.responder for m in neg.messages)
+    if neg.version == 2 and neg.established is not None and nxt is not None:
+        # IKE_AUTH answered, yet no ESP between them and a fresh IKE_SA_INIT: the
+        # answer was an AUTHENTICATION_FAILED inside SK
+        esp = [s for s in sas if frozenset((s.src, s.dst)) == neg.peers and s.last is not None
+               and s.last >= neg.established and (s.first or 0) < (nxt.first or 0)]
+        if not esp and nxt.initiator == neg.initiator and neg.dpd == 0:
+            neg.state = "failed"
+            neg.failure = neg.failure or "AUTHENTICATION_FAILED (inferred: IKE_AUTH answered, " \
+                                         "no ESP, a new IKE_SA_INIT)"
+            neg.established = None
+            neg.quick_modes = 0
+            neg._child.clear()
+    if neg.established is None and neg.phase1 is not None and abandoned and neg.failure is None:
+        # phase 1 up, quick mode never answered: the peer refused it inside encryption
+        neg.failure = "quick mode unanswered (phase 2: transform set or proxy identities differ?)"
+    if neg.established is not None or (not neg.setup_seen and neg.failure is None):
+        neg.state = "established"  # (established None: before the capture started)
+    elif neg.failure is not None:
+        neg.state = "failed"
+    elif abandoned:
+        neg.state = "failed" if answered else "unanswered"
+    else:
+        neg.state = "incomplete"
+    neg._abandoned = abandoned
+    neg.ios_state = ios_state(neg)
+
+
+def ios_state(neg: IkeNegotiation) -> str:
+    if neg.version == 2:
+        if neg.established is not None or not neg.setup_seen:
+            return "READY"
+        return "IN-NEG" if neg.state == "incomplete" else "DELETE"
+    best = 0
+    am = neg.mode == "aggressive-mode"
+    for s in neg.steps:
+        if s[:2] in ("MM", "AM") and s[2:].isdigit():
+            best = max(best, int(s[2:]))
+    if neg.phase1 is not None or any(s.startswith("QM") for s in neg.steps):
+        return "QM_IDLE"
+    if neg.mode not in ("main-mode", "aggressive-mode"):
+        return "QM_IDLE"  # the capture started after phase 1
+    return (IOS_AM_STATES if am else IOS_STATES).get(best, "MM_NO_STATE")
+
+
+def no_proposal_chosen(fail: str) -> bool:
+    return fail.startswith("NO-PROPOSAL-CHOSEN") or fail.startswith("NO_PROPOSAL_CHOSEN")
+
+
+def facts(neg: IkeNegotiation) -> Iterator[IkeFact]:
+    """What went wrong with a closed negotiation, the likeliest cause only;
+    then, for one that came up, its retransmissions and unanswered DPD."""
+    who = (neg.initiator, neg.responder, neg.version, neg.mode)
+    fail = neg.failure or ""
+    notify_frames = [m.frame for m in neg.messages if m.notifies and any(
+        n in fail for n in m.notifies)]
+    first_req = [m.frame for m in neg.messages if not m.response][:1]
+    if no_proposal_chosen(fail):
+        yield NoProposalChosen(*who, fail, neg.proposal, neg.first,
+                               tuple(first_req + notify_frames))
+        return
+    if fail.startswith("INVALID_KE_PAYLOAD") or fail == "INVALID-KEY-INFORMATION":
+        yield InvalidKePayload(*who, fail, neg.dh_group, neg.first,
+                               tuple(first_req + notify_frames))
+        return
+    moved = [m for m in neg.messages if m.frame in neg._port4500]
+    if neg.state in ("failed", "unanswered", "incomplete") and moved and neg.established is None \
+            and not neg._answered4500 and len({m.src for m in moved}) == 1 and (
+            neg._abandoned or len(moved) >= 2):
+        yield NatTUnanswered(*who, neg.nat_detail, moved[0].src, moved[0].dst, len(moved),
+                             moved[0].time,
+                             tuple(neg._natd_frames[:2] + [m.frame for m in moved]))
+        return
+    if "AUTHENTICATION" in fail.upper() or mm_stall(neg):
+        stall = [m for m in neg.messages if m.step in ("MM5", "MM6", "AM2", "AM3")
+                 or (neg.version == 2 and m.exchange == "ike-auth")]
+        yield AuthenticationFailed(*who, neg.failure, neg.reached, neg.first,
+                                   tuple([m.frame for m in stall] or neg.frames[-3:]))
+        return
+    if neg.state == "unanswered" or (neg.state == "incomplete" and neg.retransmits >= 2
+                                     and not any(m.response for m in neg.messages)):
+        yield IkeUnanswered(*who, len(neg.messages), neg.responder_port, neg.first,
+                            tuple(m.frame for m in neg.messages))
+        return
+    rt = [m for m in neg.messages if m.retransmit and neg.established is not None
+          and m.time <= neg.established]  # setting up, not DPD or rekeys later
+    if neg.state == "established" and rt:
+        yield IkeRetransmissions(*who, rt[0].time, tuple(m.frame for m in rt))
+    dpd = dpd_unanswered(neg)
+    if dpd is not None:
+        yield dpd
+
+
+def mm_stall(neg: IkeNegotiation) -> bool:
+    """IKEv1 main mode that got to message 5 or 6 and no further, given up
+    or retried: the pre-shared key (or certificate) does not match."""
+    if neg.version != 1 or neg.mode != "main-mode" or neg.phase1 is not None and \
+            any(s.startswith("QM") for s in neg.steps):
+        return False
+    if neg.reached not in ("MM5", "MM6"):
+        return False
+    rtx = sum(1 for m in neg.messages if m.retransmit and m.step in ("MM5", "MM6"))
+    return neg.state in ("failed", "unanswered") or rtx >= 2
+
+
+def dpd_unanswered(neg: IkeNegotiation) -> DpdUnanswered | None:
+    """DPD requests from one side with no answer: three or more in a row."""
+    run: list[tuple[float, int]] = []
+    sender = None
+    for t, fr, src, kind in neg._info:
+        if kind in ("dpd", "request", "encrypted"):
+            if sender not in (None, src):
+                run = []
+            sender = src
+            run.append((t, fr))
+        elif kind in ("dpd-ack", "response") or (kind == "encrypted" and src != sender):
+            run = []
+    rtx = [m for m in neg.messages if m.retransmit and m.exchange == "informational"]
+    if len(run) + len(rtx) < 3 or sender is None:
+        return None
+    other = neg.responder if sender == neg.initiator else neg.initiator
+    frames = [fr for _, fr in run] + [m.frame for m in rtx]
+    return DpdUnanswered(sender, other, neg.responder_port, run[0][0] if run else neg.first,
+                         tuple(sorted(frames)))
