@@ -31,6 +31,30 @@ from typing import Any
 from dissectors.frame import FrameDecoder, Packet
 from nhrpscope.replay import findings as F
 from nhrpscope.replay.cache import DYNAMIC, INCOMPLETE, NEGATIVE, STATIC, NhrpCache
+from nhrpscope.replay.detectors import Context, Dispatcher
+from nhrpscope.replay.facts.capture import CaptureEnd, CaptureView, NatTraversal
+from nhrpscope.replay.facts.nhrp import (
+    MESSAGE_TITLES,
+    ErrorIndicationSent,
+    HopCountZero,
+    NatDetected,
+    PurgeUnanswered,
+    RedirectIgnored,
+    RegistrationExpired,
+    RegistrationRejected,
+    RegistrationUnanswered,
+    ResolutionNak,
+    ResolutionUnanswered,
+    UniqueAddressConflict,
+)
+from nhrpscope.replay.facts.tunnel import (
+    EspDecryptionFailed,
+    EspIcvFailed,
+    EspNoKey,
+    EspReplay,
+    FragmentationNeeded,
+    Fragmented,
+)
 from nhrpscope.replay.fastpath import Classifier
 from nhrpscope.replay.findings import FindingSet
 from nhrpscope.replay.ipsec_state import IpsecState
@@ -235,14 +259,6 @@ def _offending_summary(off: Any) -> dict | None:
             "dst_proto": getattr(off, "dst_proto", None)}
 
 
-MESSAGE_TITLES = {
-    "resolution-request": "Resolution Request", "resolution-reply": "Resolution Reply",
-    "registration-request": "Registration Request", "registration-reply": "Registration Reply",
-    "purge-request": "Purge Request", "purge-reply": "Purge Reply",
-    "error-indication": "Error Indication", "traffic-indication": "Traffic Indication",
-}
-
-
 class Engine:
     """Feed frames (``feed``) or decoded packets (``feed_packet``) in time
     order, then ``finish()`` for the ``Analysis``. ``caches`` holds each
@@ -303,6 +319,8 @@ class Engine:
         self._last_reg_frames: dict[tuple[str, str, int], list[int]] = {}
         # IKE negotiations and the ESP SA pairing (ipsec_state)
         self.ipsec = IpsecState(self.findings, emit=self._emit, name=self._name)
+        # observers state facts; the detectors word them as findings
+        self._state = Dispatcher(Context(self.findings, self._name))
 
     # ------------------------------------------------------------------ input
 
@@ -381,7 +399,7 @@ class Engine:
                     # ESP: _esp_item's hot path, inline (the next sequence number on a
                     # known SA), then its GRE data packet below
                     hot = esp_hot.get(ek)
-                    if hot is None or seq != hot[0].top + 1 or (rk is None and hot[1] is None):
+                    if hot is None or seq != hot[0].top + 1 or (rk is None and not hot[1]):
                         self.frames, self.now, self.last_frame = frames, now, last
                         esp_item(*it)
                         continue
@@ -396,7 +414,6 @@ class Engine:
                     if rk is None:
                         sa.undecrypted += 1
                         sa.no_key += 1
-                        hot[1].add_frames((last,))
                         continue
                     sa.decrypted += 1
                 elif n != 5:
@@ -502,7 +519,7 @@ class Engine:
         self._esp(t, number, spi, seq, src, dst, wl, "no-key" if rk is None else "decrypted", None,
                   natt)
         st = self._sas[(spi, src, dst)]
-        self._esp_hot[ek] = (st, self.findings.get(F.ESP_NO_KEY, (st.rec.spi, src, dst)))
+        self._esp_hot[ek] = (st, st.rec.no_key > 0)
         if rk is not None:
             self._gre_count(number, t, wl, rk, inner_dst)
 
@@ -663,30 +680,17 @@ class Engine:
             rec = txn.record
             if self._reply_unobservable(rec):
                 return
-            self.findings.raise_(
-                F.RESOLUTION_UNANSWERED, (rec.requester_nbma, rec.target_tunnel),
-                f"Resolution request from {self._name(rec.requester_nbma)} for "
-                f"{rec.target_tunnel} got no reply: check that the NHS "
-                f"{self._name(rec.hops[0].to_nbma) if rec.hops else '?'} can reach the "
-                f"target's spoke and that the target is registered.",
-                rec.frames, time=rec.request_time, routers=[rec.requester_nbma or ""])
+            self._state(ResolutionUnanswered(
+                rec.requester_nbma, rec.target_tunnel, rec.hops[0].to_nbma if rec.hops else None,
+                rec.request_time, tuple(rec.frames)))
         elif isinstance(txn, RedirectTxn):
             rec = txn.record
-            self.findings.raise_(
-                F.REDIRECT_IGNORED, (rec.hub_nbma, rec.spoke_nbma, rec.orig_dst),
-                f"Hub {self._name(rec.hub_nbma)} sent a traffic indication (redirect) to "
-                f"{self._name(rec.spoke_nbma)} for {rec.orig_src} -> {rec.orig_dst}, but no "
-                f"resolution request followed: check 'ip nhrp shortcut' (or FRR 'nhrp "
-                f"shortcut') on the spoke.",
-                rec.frames, time=rec.time, routers=[rec.hub_nbma or "", rec.spoke_nbma or ""])
+            self._state(RedirectIgnored(rec.hub_nbma, rec.spoke_nbma, rec.orig_src, rec.orig_dst,
+                                        rec.time, tuple(rec.frames)))
         elif isinstance(txn, PurgeTxn):
             rec = txn.record
-            self.findings.raise_(
-                F.PURGE_UNANSWERED, (rec.sender_nbma, rec.receiver_nbma),
-                f"Purge request from {self._name(rec.sender_nbma)} to "
-                f"{self._name(rec.receiver_nbma)} got no purge reply.",
-                rec.frames, time=rec.request_time,
-                routers=[rec.sender_nbma or "", rec.receiver_nbma or ""])
+            self._state(PurgeUnanswered(rec.sender_nbma, rec.receiver_nbma, rec.request_time,
+                                        tuple(rec.frames)))
 
     def _reply_unobservable(self, rec: Any) -> bool:
         """A capture taken on one router's port (every packet to or from it)
@@ -716,14 +720,8 @@ class Engine:
 
     def _raise_reg_unanswered(self, rec: Registration, t: float,
                               frames: list[int] | None = None) -> None:
-        self.findings.raise_(
-            F.REGISTRATION_UNANSWERED, (rec.spoke_nbma, rec.hub_nbma),
-            f"Spoke {self._name(rec.spoke_nbma)} sent registration requests to NHS "
-            f"{self._name(rec.hub_nbma)} that got no reply: check that the NHS is reachable "
-            f"over the NBMA network and that tunnel key, NHRP network-id, authentication "
-            f"and IPsec match on both.",
-            rec.frames if frames is None else frames, time=rec.request_time,
-            routers=[rec.spoke_nbma or "", rec.hub_nbma or ""])
+        self._state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma, rec.request_time,
+                                           tuple(rec.frames if frames is None else frames)))
 
     def _registration_expired(self, when: float, hub: str, spoke: str, e: Any) -> None:
         self._emit(when, self.last_frame, "expired", hub, spoke,
@@ -737,12 +735,7 @@ class Engine:
         if self._last_request.get((spoke, hub), float("-inf")) > refreshed:
             return  # the spoke kept trying: registration-unanswered says why
         frames = self._last_reg_frames.get((hub, e.proto, e.prefix_len), e.frames[-1:])
-        self.findings.raise_(
-            F.REGISTRATION_EXPIRED, (spoke, hub),
-            f"The registration of spoke {self._name(spoke)} on hub {self._name(hub)} expired "
-            f"(holding time {e.holding_time} s) with no refresh: check the spoke's NHRP "
-            f"registration timer and whether it is down or cut off from the hub.",
-            frames, time=when, routers=[spoke, hub])
+        self._state(RegistrationExpired(spoke, hub, e.holding_time, when, tuple(frames)))
 
     def _nat(self, nbma: str, public: str, why: str, t: float, fr: int) -> None:
         if not nbma or not public or nbma == public:
@@ -756,12 +749,7 @@ class Engine:
         r.nat_evidence = r.nat_evidence or why
         self.alias[public] = nbma
         if first:
-            self.findings.raise_(
-                F.NAT_DETECTED, (nbma,),
-                f"Router {self._name(nbma)} is behind NAT: {why}; its peers must reach it at "
-                f"{public} (check 'ip nhrp nat' support / NAT-T and that spoke-to-spoke "
-                f"tunnels can cross this NAT).",
-                [fr], time=t, routers=[nbma])
+            self._state(NatDetected(nbma, public, why, t, fr))
             self._emit(t, fr, "nat", nbma, None, f"NAT: {nbma} seen as {public}")
             # direct-data and via-hub lookups by wire address learn the new one
             for (a, b), sc in list(self._sc_pairs.items()):
@@ -888,25 +876,14 @@ class Engine:
     def _fragment(self, t: float, fr: int, la: Any, proto: int) -> None:
         pair = (la.src, la.dst)
         self._frag[pair] = self._frag.get(pair, 0) + 1
-        what = {47: "GRE", 50: "ESP", 17: "NAT-T ESP"}.get(proto, "tunnel")
-        self.findings.raise_(
-            F.MTU_FRAGMENTATION, ("frag", la.src, la.dst),
-            f"{what} packets from {self._name(self._claimed(la.src))} to "
-            f"{self._name(self._claimed(la.dst))} are IP-fragmented: the tunnel MTU exceeds "
-            f"the path MTU; check 'ip mtu' (e.g. 1400) and 'ip tcp adjust-mss' on the tunnel.",
-            [fr], time=t, routers=[self._claimed(la.src) or "", self._claimed(la.dst) or ""])
+        self._state(Fragmented(proto, la.src, la.dst, self._claimed(la.src),
+                               self._claimed(la.dst), t, fr))
 
     def _frag_needed(self, t: float, fr: int, la: Any, src: str | None, dst: str | None) -> None:
         mtu = getattr(la, "mtu", None)
         osrc, odst = getattr(la, "orig_src", None), getattr(la, "orig_dst", None)
-        self.findings.raise_(
-            F.MTU_FRAGMENTATION, ("icmp", src, odst),
-            f"ICMP fragmentation-needed from {src} to {dst}"
-            + (f" (next-hop MTU {mtu})" if mtu else "")
-            + (f" about {osrc} -> {odst}" if osrc else "")
-            + ": packets with DF set are too big for the path; lower the tunnel 'ip mtu' "
-              "or clear DF.",
-            [fr], time=t, routers=[x for x in (self._claimed(osrc), self._claimed(odst)) if x])
+        routers = tuple(x for x in (self._claimed(osrc), self._claimed(odst)) if x)
+        self._state(FragmentationNeeded(src, dst, mtu, osrc, odst, routers, t, fr))
 
     # ------------------------------------------------------------------ ESP
 
@@ -930,25 +907,16 @@ class Engine:
             sa.undecrypted += 1
             if status == "decryption-failed" and icv_ok is not False:
                 sa.decryption_failed += 1
-                self.findings.raise_(
-                    F.ESP_DECRYPTION_FAILED, (sa.spi, src, dst),
-                    f"ESP SA {sa.spi} from {src} to {dst} did not decrypt with the key given: "
-                    f"check the key and algorithm for this SPI.", [fr], time=t,
-                    routers=[self._claimed(src) or "", self._claimed(dst) or ""])
+                self._state(EspDecryptionFailed(sa.spi, src, dst, self._claimed(src),
+                                                self._claimed(dst), t, fr))
             elif status in (None, "no-key"):
                 sa.no_key += 1
-                self.findings.raise_(
-                    F.ESP_NO_KEY, (sa.spi, src, dst),
-                    f"ESP SA {sa.spi} from {src} to {dst} cannot be decrypted: no key; give it "
-                    f"with -k FILE or -E 'SPI@DST ALGO:KEY' to see the GRE and NHRP inside.",
-                    [fr], time=t, routers=[self._claimed(src) or "", self._claimed(dst) or ""])
+                self._state(EspNoKey(sa.spi, src, dst, self._claimed(src), self._claimed(dst),
+                                     t, fr))
         if icv_ok is False:
             sa.icv_failed += 1
-            self.findings.raise_(
-                F.ESP_ICV_FAILED, (sa.spi, src, dst),
-                f"ESP SA {sa.spi} from {src} to {dst}: integrity check (ICV) failed: the "
-                f"packets were altered on the way or the integrity key is wrong.", [fr], time=t,
-                routers=[self._claimed(src) or "", self._claimed(dst) or ""])
+            self._state(EspIcvFailed(sa.spi, src, dst, self._claimed(src), self._claimed(dst),
+                                     t, fr))
         if seq:
             if seq == 1 and st.top > 1:  # the counter starts again on the same SPI
                 sa.resets += 1
@@ -964,11 +932,8 @@ class Engine:
                 off = st.top - seq
                 if off >= ESP_REPLAY_WINDOW or (st.bits >> off) & 1:
                     sa.replays += 1
-                    self.findings.raise_(
-                        F.ESP_REPLAY, (sa.spi, src, dst),
-                        f"ESP SA {sa.spi} from {src} to {dst} reused sequence numbers (a replay "
-                        f"or a duplicated path): the receiver's anti-replay check drops these.",
-                        [fr], time=t, routers=[self._claimed(src) or "", self._claimed(dst) or ""])
+                    self._state(EspReplay(sa.spi, src, dst, self._claimed(src),
+                                          self._claimed(dst), t, fr))
                 else:
                     st.bits |= 1 << off
 
@@ -990,12 +955,7 @@ class Engine:
                 s.add(pw)
             self._pair_pw_frame.setdefault(pr, fr)
         if n.hop_count == 0:
-            self.findings.raise_(
-                F.HOP_COUNT_EXCEEDED, ("zero", sender, n.src_nbma),
-                f"NHRP {MESSAGE_TITLES.get(typ, typ)} from {self._name(n.src_nbma)} reached "
-                f"{self._name(receiver)} with hop count 0: it cannot go further; check for a "
-                f"forwarding loop between NHSs or a too small 'ip nhrp max-send'/hop count.",
-                [fr], time=t, routers=[n.src_nbma or "", receiver or ""])
+            self._state(HopCountZero(typ, n.src_nbma, sender, receiver, t, fr))
         self._emit(t, fr, "nhrp", sender, receiver, label, type=typ, request_id=n.request_id,
                    src_nbma=n.src_nbma, src_proto=n.src_proto, dst_proto=n.dst_proto,
                    hop_count=n.hop_count)
@@ -1092,14 +1052,7 @@ class Engine:
 
     def _unique_conflict(self, t: float, frames: list[int], hub: str, proto: str,
                          holder: str | None, claimant: str | None) -> None:
-        self.findings.raise_(
-            F.UNIQUE_ADDRESS_CONFLICT, (hub, proto),
-            f"Hub {self._name(hub)} has tunnel address {proto} registered (unique) by "
-            f"{holder or '?'} and {claimant or '?'} registers it too: two spokes share a "
-            f"tunnel address, or a spoke's NBMA address changed (DHCP/NAT) before its old "
-            f"registration expired; check the tunnel addresses or use 'ip nhrp registration "
-            f"no-unique'.",
-            frames, time=t, routers=[hub, holder or "", claimant or ""])
+        self._state(UniqueAddressConflict(hub, proto, holder, claimant, t, tuple(frames)))
 
     def _reg_reply(self, t, fr, n, osrc, odst, sender, receiver, natt) -> None:  # noqa: ANN001
         spoke = n.src_nbma or receiver
@@ -1158,12 +1111,8 @@ class Engine:
             if code == 14:
                 self._unique_conflict(t, rec.frames, hub or "?", n.src_proto or "?", None, spoke)
             else:
-                self.findings.raise_(
-                    F.REGISTRATION_REJECTED, pair,
-                    f"Hub {self._name(hub)} rejected the registration of spoke "
-                    f"{self._name(spoke)} (code {code} {rec.code_name}): check the hub's NHRP "
-                    f"configuration (network-id, authorisation, resources) for this spoke.",
-                    rec.frames, time=t, routers=[spoke, hub or ""])
+                self._state(RegistrationRejected(spoke, hub, code, rec.code_name, t,
+                                                 tuple(rec.frames)))
             self._emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
             return
         st = self._pair_reg.setdefault(pair, {"unanswered": 0, "ok_after": False})
@@ -1303,13 +1252,8 @@ class Engine:
             rec.rtt = t - rec.request_time
         self._open_res.pop((req, rec.target_tunnel or "?"), None)
         if code:
-            self.findings.raise_(
-                F.RESOLUTION_NAK, (req, rec.target_tunnel),
-                f"{self._name(responder)} answered {self._name(req)}'s resolution of "
-                f"{rec.target_tunnel} with a NAK (code {code} {rec.code_name}): the target is "
-                f"not registered or not reachable through NHRP; check that its spoke is "
-                f"registered with the hub.",
-                rec.frames, time=t, routers=[req, responder or ""])
+            self._state(ResolutionNak(req, responder, rec.target_tunnel, code, rec.code_name, t,
+                                      tuple(rec.frames)))
             if rec.target_tunnel:
                 self._cache(req).put(t, fr, proto=rec.target_tunnel,
                                      prefix_len=_host_len(rec.target_tunnel), via=None, nbma=None,
@@ -1473,32 +1417,9 @@ class Engine:
             if txn is not None:
                 txn.fire("error")  # no transition: an error indication is no reply
                 offending_frames = txn.record.frames[-1:]
-        what = ""
-        if summary and summary.get("type"):
-            what = f" about its {MESSAGE_TITLES.get(summary['type'], summary['type'])}"
-            if summary.get("request_id") is not None:
-                what += f" id={summary['request_id']}"
-        routers = [src or "", receiver or ""]
-        if n.error_code == 11:
-            self.findings.raise_(
-                F.AUTHENTICATION_FAILURE, tuple(sorted((src or "", receiver or ""))),
-                f"{self._name(src)} rejects NHRP from {self._name(receiver)}{what}: "
-                f"authentication failure (error indication code 11); set the same 'ip nhrp "
-                f"authentication' on both.",
-                [*offending_frames, fr], time=t, routers=routers)
-        elif n.error_code == 15:
-            self.findings.raise_(
-                F.HOP_COUNT_EXCEEDED, ("ei", src, receiver),
-                f"{self._name(src)} dropped an NHRP packet from {self._name(receiver)}{what}: "
-                f"hop count exceeded; check for an NHS forwarding loop or raise the hop count.",
-                [*offending_frames, fr], time=t, routers=routers)
-        if True:
-            self.findings.raise_(
-                F.ERROR_INDICATION, ("ei", src, receiver, n.error_code),
-                f"{self._name(src)} sent an NHRP error indication to {self._name(receiver)}"
-                f"{what}: {n.error_name or n.error_code}; check the NHRP configuration both "
-                f"sides agree on (network-id, extensions, MTU).",
-                [fr], time=t, routers=routers)
+        self._state(ErrorIndicationSent(
+            src, receiver, n.error_code, n.error_name, summary.get("type") if summary else None,
+            summary.get("request_id") if summary else None, t, fr, tuple(offending_frames)))
 
     # -- traffic indication (redirect, DMVPN phase 3)
 
@@ -1609,15 +1530,8 @@ class Engine:
         return sas
 
     def _final_findings(self, end: float) -> None:
-        # registration-unanswered: an error while nothing succeeded after it
-        for pair, st in self._pair_reg.items():
-            f = self.findings.get(F.REGISTRATION_UNANSWERED, pair)
-            if f is not None and st["ok_after"]:
-                f.message = (f"Spoke {self._name(pair[0])} got no reply to {f.frames_total} "
-                             f"registration request(s) to NHS {self._name(pair[1])} before a "
-                             f"later one succeeded: check that the NHS stays up and reachable "
-                             f"and for loss on the NBMA path between them.")
-        # NAT-T: a tunnel over UDP 4500
+        """State the end of the capture, for the rules over all of it."""
+        natt = []
         for (src, dst), (sport, _dport, fr, t) in self._natt.items():
             a, b = self._claimed(src), self._claimed(dst)
             if sport != 4500 and a in self.routers:
@@ -1625,96 +1539,20 @@ class Engine:
                 if not r.nat:
                     r.nat = True
                     r.nat_evidence = f"its ESP reaches {b} over UDP 4500 from port {sport}"
-            known = [x for x in (a, b) if x in self.routers and self.routers[x].nat]
-            if known and self.findings.get(F.NAT_DETECTED, (known[0],)) is not None:
-                self.findings.get(F.NAT_DETECTED, (known[0],)).add_frames([fr])
-                continue
-            self.findings.raise_(
-                F.NAT_DETECTED, ("natt", *sorted((a or "", b or ""))),
-                f"The tunnel between {self._name(a)} and {self._name(b)} runs over UDP 4500 "
-                f"(NAT-T): a NAT sits between them; spoke-to-spoke shortcuts must cross it.",
-                [fr], time=t, routers=[a or "", b or ""])
-        # GRE key mismatch
-        sent: dict[str, set] = {}
-        for (s, _d), tr in self.traffic.items():
-            sent.setdefault(s, set()).update(tr.gre_keys)
-        done = set()
-        for (s, d), tr in self.traffic.items():
-            if (d, s) in done or not tr.gre_keys:
-                continue
-            back = self.traffic.get((d, s))
-            theirs = set(back.gre_keys) if back is not None else sent.get(d, set())
-            if not theirs or set(tr.gre_keys) & theirs:
-                continue
-            if back is None and self._claimed(d) not in self.routers:
-                continue
-            done.add((s, d))
-            frames = [tr.frames[0]] + ([back.frames[0]] if back is not None else [])
-            a, b = self._claimed(s), self._claimed(d)
-            self.findings.raise_(
-                F.GRE_KEY_MISMATCH, tuple(sorted((a or "", b or ""))),
-                f"{self._name(a)} sends GRE to {self._name(b)} with key "
-                f"{_keys(tr.gre_keys)} but {self._name(b)} uses key {_keys(sorted(theirs, key=str))}: "
-                f"set the same 'tunnel key' on both tunnel interfaces.",
-                frames, time=tr.first, routers=[a or "", b or ""])
-        # authentication mismatch seen passively
-        sent_pw: dict[str, set] = {}
-        for (s, _d), pws in self._pair_pw.items():
-            sent_pw.setdefault(s, set()).update(pws)
-        for (s, d), pws in self._pair_pw.items():
-            back = self._pair_pw.get((d, s))
-            theirs = back if back is not None else sent_pw.get(d, set())
-            if not theirs or pws & theirs:
-                continue
-            if back is None and not self._has_unanswered(s, d):
-                continue
-            frames = [self._pair_pw_frame[(s, d)]]
-            if back is not None:
-                frames.append(self._pair_pw_frame[(d, s)])
-            if self.findings.get(F.AUTHENTICATION_FAILURE, tuple(sorted((s, d)))) is not None:
-                continue  # the error indications already say it
-            self.findings.raise_(
-                F.AUTHENTICATION_FAILURE, tuple(sorted((s, d))),
-                f"{self._name(s)} and {self._name(d)} use different NHRP authentication "
-                f"({_pws(pws)} vs {_pws(theirs)}): set the same 'ip nhrp authentication' on both.",
-                frames, routers=[s, d])
-        # shortcuts that formed but whose data still goes via the hub
-        for sc in self.shortcuts:
-            if sc.direct_packets == 0 and sc.via_hub_packets > 0:
-                self.findings.raise_(
-                    F.SHORTCUT_UNUSED, (sc.a_nbma, sc.b_nbma),
-                    f"{self._name(sc.a_nbma)} resolved {self._name(sc.b_nbma)} but its data "
-                    f"still goes via the hub ({sc.via_hub_packets} packets after the shortcut, "
-                    f"none direct): check the NHRP route/shortcut installation, that GRE/IPsec "
-                    f"between the two spokes comes up, and any ACL/NAT on the direct path.",
-                    sc.frames, time=sc.established, routers=[sc.a_nbma, sc.b_nbma])
-        # ESP: put counts in the messages
-        for st in self._sas.values():
-            sa = st.rec
-            f = self.findings.get(F.ESP_NO_KEY, (sa.spi, sa.src, sa.dst))
-            if f is not None:
-                f.message = (f"{sa.no_key} ESP packets on SA {sa.spi} from {sa.src} to {sa.dst} "
-                             f"could not be decrypted (no key): give the key with -k FILE or "
-                             f"-E 'SPI@DST ALGO:KEY' to see the GRE and NHRP inside.")
-                f.frames = [sa.frames[0]] + ([sa.frames[1]] if sa.frames[1] != sa.frames[0] else [])
-                f.frames_total = sa.no_key
-        # fragments: counts
-        for (s, d), count in self._frag.items():
-            f = self.findings.get(F.MTU_FRAGMENTATION, ("frag", s, d))
-            if f is not None:
-                f.frames_total = max(f.frames_total, count)
-
-    def _has_unanswered(self, s: str, d: str) -> bool:
-        return any(rec.spoke_nbma == s and rec.hub_nbma == d and rec.state in ("unanswered", "sent")
-                   for rec in self.registrations)
-
-
-def _keys(keys: list) -> str:
-    return "/".join("none" if k is None else str(k) for k in keys)
-
-
-def _pws(pws: set) -> str:
-    return "/".join("none" if p is None else repr(p) for p in sorted(pws, key=str))
+            known = tuple(x for x in (a, b) if x is not None and x in self.routers
+                          and self.routers[x].nat)
+            natt.append(NatTraversal(a, b, sport, fr, t, known))
+        view = CaptureView(
+            claimed=self._claimed, routers=frozenset(self.routers), traffic=self.traffic,
+            passwords={k: frozenset(v) for k, v in self._pair_pw.items()},
+            password_frames=self._pair_pw_frame,
+            unanswered_registrations=frozenset(
+                (r.spoke_nbma, r.hub_nbma) for r in self.registrations
+                if r.state in ("unanswered", "sent")),
+            recovered_registrations=tuple(p for p, st in self._pair_reg.items() if st["ok_after"]),
+            nat_traversal=tuple(natt), shortcuts=self.shortcuts,
+            sas=[st.rec for st in self._sas.values()], fragments=self._frag)
+        self._state(CaptureEnd(end, view))
 
 
 def _sort_addr(a: str) -> tuple:
