@@ -59,7 +59,7 @@ def test_every_rule_registers_its_severity_and_module_name():
     for m in DETECTORS:
         assert m.__name__.rsplit(".", 1)[1] == m.RULE.code.replace("-", "_")
         assert CODES[m.RULE.code] == m.RULE.severity and m.RULE.summary and m.READS
-    assert {"registration-unanswered", "esp-replay", "purge-unanswered"} <= set(RULES)
+    assert {"registration-unanswered", "esp-replay", "malformed-nhrp"} <= set(RULES)
 
 
 def test_registration_unanswered_one_finding_per_pair():

@@ -37,6 +37,7 @@ from nhrpscope.replay.facts.nhrp import (
     MESSAGE_TITLES,
     ErrorIndicationSent,
     HopCountZero,
+    MalformedNhrp,
     NatDetected,
     PurgeUnanswered,
     RedirectIgnored,
@@ -192,6 +193,23 @@ class _SaState:
         self.top = 0
         self.bits = 0
         self.first_frame = 0
+
+
+# Where the NHRP fixed header keeps its checksum (RFC 2332 5.2.0.1)
+_NHRP_CHECKSUM_AT = 12
+
+
+def _nhrp_problems(pkt: Packet, i: int) -> bool:
+    """Does the NHRP layer ``pkt.layers[i]`` fail a length check? Its problems
+    are those at or after its offset in the frame (or, inside decrypted ESP
+    where offsets are not the frame's, those the NHRP decoder reported); the
+    checksum's own problem is not one."""
+    if not pkt.problems:
+        return False
+    off = pkt.offsets[i] if i < len(pkt.offsets) else -1
+    if off >= 0:
+        return any(p.offset >= off and p.offset != off + _NHRP_CHECKSUM_AT for p in pkt.problems)
+    return any(p.layer == "nhrp" and p.offset != _NHRP_CHECKSUM_AT for p in pkt.problems)
 
 
 def _host_len(addr: str | None) -> int:
@@ -582,6 +600,13 @@ class Engine:
                         if nxt is not None and nxt.proto == "erspan":
                             return
             elif p == "nhrp":
+                checksum_bad = la.checksum_ok is False
+                length_bad = _nhrp_problems(pkt, i)
+                if checksum_bad or length_bad:
+                    # RFC 2332 5.1/5.3: the receiver drops it; it moves no state
+                    self._state(MalformedNhrp(la.type, self._claimed(src), self._claimed(dst),
+                                              checksum_bad, length_bad, t, fr))
+                    return
                 self._nhrp(t, fr, la, src, dst, gre_key, natt)
                 return
             elif p == "icmp" or p == "icmpv6":
