@@ -12,7 +12,7 @@ with the number of packets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 ERROR = "error"
@@ -103,7 +103,7 @@ class FindingSet:
     ``on_new`` is called with each finding when it is first raised (what
     ``--follow`` prints as it happens)."""
 
-    def __init__(self, on_new=None) -> None:  # noqa: ANN001
+    def __init__(self, on_new: Callable[[Finding], None] | None = None) -> None:
         self._by_key: dict[tuple, Finding] = {}
         self.on_new = on_new
 
