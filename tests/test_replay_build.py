@@ -14,11 +14,13 @@ from pathlib import Path
 from dissectors.gre import PT_IPV4, PT_NHRP, encode_gre
 from dissectors.ip import encode_ipv4
 from dissectors.nhrp import (
+    EXT_END,
     EXT_FORWARD_TRANSIT,
     EXT_NAT_OR_CAPABILITIES,
     encode_nhrp,
     make_cie,
     make_cie_extension,
+    make_end_extension,
     make_packet,
 )
 from dissectors.transport import encode_icmp_echo
@@ -50,6 +52,11 @@ class Cap:
 
     def nhrp(self, t: float, src: str, dst: str, typ: str, *, key: int | None = None,
              **kw) -> int:
+        exts = list(kw.get("extensions") or ())
+        if exts and exts[-1].type != EXT_END:
+            # RFC 2332 5.3: extensions end with the End Of Extensions; a packet
+            # without one fails its length checks and its receiver drops it
+            kw["extensions"] = [*exts, make_end_extension()]
         return self.ip(t, src, dst, 47, encode_gre(PT_NHRP, encode_nhrp(make_packet(typ, **kw)),
                                                    key=key))
 

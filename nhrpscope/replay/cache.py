@@ -13,6 +13,7 @@ holding time runs out or a purge removes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 STATIC = "static"  # the NHS a spoke registers with (Cisco 'S', FRR 'nhs')
@@ -60,13 +61,18 @@ class CacheEntry:
 
 
 class NhrpCache:
-    """One router's cache: entries keyed by (protocol address, prefix length)."""
+    """One router's cache: entries keyed by (protocol address, prefix length).
 
-    __slots__ = ("entries", "_by_nbma")
+    ``on_new(nbma)`` is told when an entry pointing at ``nbma`` appears (the
+    replay's hot path then looks at that destination again)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("entries", "_by_nbma", "_plens", "on_new")
+
+    def __init__(self, on_new: Callable[[str], None] | None = None) -> None:
         self.entries: dict[tuple[str, int], CacheEntry] = {}
         self._by_nbma: dict[str, list[CacheEntry]] = {}
+        self._plens: set[int] = set()  # every prefix length an entry ever had
+        self.on_new = on_new
 
     def put(self, t: float, frame: int, *, proto: str, prefix_len: int = 32, via: str | None,
             nbma: str | None, claimed_nbma: str | None, type: str, source: str,
@@ -89,8 +95,11 @@ class NhrpCache:
             e = CacheEntry(proto, prefix_len, via, nbma, claimed_nbma, type, source, created,
                            expires, state, t, set(flags or ()), holding_time, [frame], nat)
             self.entries[key] = e
+            self._plens.add(prefix_len)
             if nbma:
                 self._by_nbma.setdefault(nbma, []).append(e)
+                if self.on_new is not None:
+                    self.on_new(nbma)
         else:
             if e.state != state:
                 e.state, e.state_since = state, t
@@ -112,6 +121,26 @@ class NhrpCache:
 
     def get(self, proto: str, prefix_len: int = 32) -> CacheEntry | None:
         return self.entries.get((proto, prefix_len))
+
+    def with_proto(self, proto: str) -> list[CacheEntry]:
+        """The entries for ``proto`` (any prefix length), in the cache's order:
+        a lookup when one prefix length is all there is (a hub's registered
+        hosts), not a walk over thousands of entries."""
+        if len(self._plens) == 1:
+            e = self.entries.get((proto, next(iter(self._plens))))
+            return [e] if e is not None else []
+        return [e for e in self.entries.values() if e.proto == proto]
+
+    def rekey(self, nbma: str, public: str) -> None:
+        """The router claiming ``nbma`` is reached at ``public`` (it is behind
+        NAT): the entries it claimed now point there."""
+        for e in list(self.entries.values()):
+            if e.nbma == nbma and e.claimed_nbma == nbma:
+                self._drop(e)
+                e.nbma = public
+                e.nat = True
+                self.entries[(e.proto, e.prefix_len)] = e
+                self._by_nbma.setdefault(public, []).append(e)
 
     def remove(self, proto: str, prefix_len: int | None = None) -> list[CacheEntry]:
         """Remove entries for ``proto`` (any prefix length when None, or the

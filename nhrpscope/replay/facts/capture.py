@@ -1,0 +1,48 @@
+"""The end of the capture: a read-only view of what the replay saw, for the
+rules that judge the capture as a whole (a key or password that differs
+between two routers, a shortcut never used, counts to put in messages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from nhrpscope.replay.model import SecurityAssociation, Shortcut, Traffic
+
+
+@dataclass(frozen=True, slots=True)
+class NatTraversal:
+    """ESP over UDP 4500 (RFC 3948) between two routers, first seen at ``frame``."""
+
+    a: str | None  # claimed NBMA of the sender
+    b: str | None
+    sport: int
+    frame: int
+    time: float
+    nat_known: tuple[str, ...]  # which of a, b were known to be NATed then
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureView:
+    """What the replay saw, in the order it first saw it. Records are the
+    replay's own: read them, never change them."""
+
+    claimed: Callable[[str | None], str | None]  # wire NBMA -> claimed NBMA
+    routers: frozenset[str]  # claimed NBMA of every router seen
+    traffic: Mapping[tuple[str, str], Traffic]  # by outer (source, destination)
+    # NHRP authentication passwords each sender used towards each receiver,
+    # and the first frame that showed the pair
+    passwords: Mapping[tuple[str, str], frozenset[str | None]]
+    password_frames: Mapping[tuple[str, str], int]
+    unanswered_registrations: frozenset[tuple[str | None, str | None]]  # (spoke, hub)
+    recovered_registrations: tuple[tuple[str, str], ...]  # unanswered, then a success
+    nat_traversal: tuple[NatTraversal, ...]
+    shortcuts: Sequence[Shortcut]
+    sas: Sequence[SecurityAssociation]
+    fragments: Mapping[tuple[str, str], int]  # fragmented tunnel packets by (src, dst)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureEnd:
+    time: float
+    view: CaptureView

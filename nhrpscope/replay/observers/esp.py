@@ -1,0 +1,150 @@
+"""ESP Security Associations as the wire shows them (RFC 4303): packets and
+bytes per SA, what could be decrypted, and the receiver's anti-replay window
+(3.4.3) over the sequence numbers, to tell replays from gaps.
+
+``packet`` takes any ESP packet; the tunnel observer's loop counts the
+common case itself (the next sequence number on an SA it has seen, see
+``hot``) and calls ``item`` for the rest of the packets it classified.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from nhrpscope.replay.facts.capture import NatTraversal
+from nhrpscope.replay.facts.tunnel import EspDecryptionFailed, EspIcvFailed, EspNoKey, EspReplay
+from nhrpscope.replay.model import SecurityAssociation
+from nhrpscope.replay.observers.routers import Routers
+
+ESP_REPLAY_WINDOW = 1024
+REPLAY_MASK = (1 << ESP_REPLAY_WINDOW) - 1
+NAT_T_PORT = 4500  # RFC 3948
+
+
+class SaState:
+    """One SA's record and its anti-replay window: ``top`` the highest
+    sequence number seen, bit i of ``bits`` set when ``top - i`` was seen."""
+
+    __slots__ = ("rec", "top", "bits")
+
+    def __init__(self, rec: SecurityAssociation) -> None:
+        self.rec = rec
+        self.top = 0
+        self.bits = 0
+
+
+def inet(b: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET if len(b) == 4 else socket.AF_INET6, b)
+
+
+class EspSas:
+    """Every SA of the capture, keyed by (SPI, source, destination)."""
+
+    __slots__ = ("routers", "emit", "state", "sas", "hot", "natt", "_names")
+
+    def __init__(self, routers: Routers, emit: Callable[..., None],
+                 state: Callable[[Any], None]) -> None:
+        self.routers = routers
+        self.emit = emit
+        self.state = state
+        self.sas: dict[tuple[int, str, str], SaState] = {}
+        # by the classifier's SA key: the SA's state, and whether a packet of
+        # it went undecrypted (no key) before; the tunnel loop counts these
+        self.hot: dict[bytes, tuple[SaState, bool]] = {}
+        # the first ESP over UDP 4500 between two NBMA addresses: (sport, dport, frame, time)
+        self.natt: dict[tuple[str, str], tuple[int, int, int, float]] = {}
+        self._names: dict[bytes, tuple[int, str, str]] = {}
+
+    def natt_seen(self, src: str, dst: str, sport: int, dport: int, fr: int, t: float) -> None:
+        if (src, dst) not in self.natt:
+            self.natt[(src, dst)] = (sport, dport, fr, t)
+
+    def item(self, number: int, t: float, wl: int, rk: bytes | None, inner_dst: int | None,
+             ek: bytes, seq: int, sport: int, dport: int) -> None:
+        """A classified ESP packet the hot path did not count: no key (``rk``
+        None), or decrypted (GRE data inside, which the caller counts)."""
+        names = self._names.get(ek)
+        if names is None:  # ek: source, destination, SPI (4 bytes each) and 1 for NAT-T
+            names = self._names[ek] = (int.from_bytes(ek[8:12], "big"), inet(ek[0:4]),
+                                       inet(ek[4:8]))
+        spi, src, dst = names
+        natt = sport != 0
+        if natt:
+            self.natt_seen(src, dst, sport, dport, number, t)
+        st = self.packet(t, number, spi, seq, src, dst, wl,
+                         "no-key" if rk is None else "decrypted", None, natt)
+        self.hot[ek] = (st, st.rec.no_key > 0)
+
+    def packet(self, t: float, fr: int, spi: int, seq: int | None, src: str, dst: str,
+               nbytes: int, status: str | None, icv_ok: bool | None, natt: bool) -> SaState:
+        """Count one ESP packet on its SA and slide the SA's replay window."""
+        key = (spi, src, dst)
+        st = self.sas.get(key)
+        if st is None:
+            st = self.sas[key] = SaState(SecurityAssociation(f"0x{spi:08x}", src, dst, first=t,
+                                                             frames=[fr, fr], natt=natt))
+            self.emit(t, fr, "esp", self.routers.claimed(src), self.routers.claimed(dst),
+                      f"ESP SA 0x{spi:08x}", spi=f"0x{spi:08x}")
+        sa = st.rec
+        sa.packets += 1
+        sa.bytes += nbytes
+        sa.last = t
+        sa.frames[1] = fr
+        a, b = self.routers.claimed(src), self.routers.claimed(dst)
+        if status == "decrypted":
+            sa.decrypted += 1
+        else:
+            sa.undecrypted += 1
+            if status == "decryption-failed" and icv_ok is not False:
+                sa.decryption_failed += 1
+                self.state(EspDecryptionFailed(sa.spi, src, dst, a, b, t, fr))
+            elif status in (None, "no-key"):
+                sa.no_key += 1
+                self.state(EspNoKey(sa.spi, src, dst, a, b, t, fr))
+        if icv_ok is False:
+            sa.icv_failed += 1
+            self.state(EspIcvFailed(sa.spi, src, dst, a, b, t, fr))
+        if seq:
+            self._slide(st, seq, t, fr)
+        return st
+
+    def _slide(self, st: SaState, seq: int, t: float, fr: int) -> None:
+        """RFC 4303 3.4.3's window, as a receiver of everything the tap saw."""
+        sa = st.rec
+        if seq == 1 and st.top > 1:  # the counter starts again on the same SPI
+            sa.resets += 1
+            st.top = st.bits = 0
+        if seq > st.top:
+            shift = seq - st.top
+            if shift > 1 and st.top:
+                sa.gaps += shift - 1  # sequence numbers never seen at the tap
+            st.bits = ((st.bits << shift) | 1) & REPLAY_MASK if shift < ESP_REPLAY_WINDOW else 1
+            st.top = seq
+            return
+        off = st.top - seq
+        if off >= ESP_REPLAY_WINDOW or (st.bits >> off) & 1:
+            sa.replays += 1
+            self.state(EspReplay(sa.spi, sa.src, sa.dst, self.routers.claimed(sa.src),
+                                 self.routers.claimed(sa.dst), t, fr))
+        else:
+            st.bits |= 1 << off
+
+    def records(self) -> list[SecurityAssociation]:
+        return [st.rec for st in self.sas.values()]
+
+    def nat_traversal(self) -> tuple[NatTraversal, ...]:
+        """At the capture's end: each NAT-T pair; a sender whose source port
+        is not 4500 sits behind a NAT that translated it (RFC 3948 2.2)."""
+        routers = self.routers
+        out = []
+        for (src, dst), (sport, _dport, fr, t) in self.natt.items():
+            a, b = routers.claimed(src), routers.claimed(dst)
+            r = routers.get(a)
+            if sport != NAT_T_PORT and r is not None and not r.nat:
+                r.nat = True
+                r.nat_evidence = f"its ESP reaches {b} over UDP 4500 from port {sport}"
+            known = tuple(x for x in (a, b) if x is not None and routers.is_nat(x))
+            out.append(NatTraversal(a, b, sport, fr, t, known))
+        return tuple(out)

@@ -1,0 +1,195 @@
+"""The NHRP control plane (RFC 2332): each message moves its transaction's
+state machine (``nhrp_state``), the routers' roles and the per-router
+caches; what went wrong is stated as facts.
+
+``NhrpObserver.message`` routes a message by type through ``HANDLERS`` to
+the observer of its transaction kind: registrations (5.2.3/5.2.4),
+resolutions (5.2.1/5.2.2), purges (5.2.5/5.2.6), error and traffic
+indications (5.2.7, DMVPN redirects). They share what this module holds:
+the routers, the caches, the transactions by RFC key, the deadlines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from dissectors.nhrp import NhrpPacket
+from nhrpscope.replay.cache import NhrpCache
+from nhrpscope.replay.facts.nhrp import HopCountZero, NatDetected, title
+from nhrpscope.replay.nhrp_state import (
+    Machine,
+    PurgeTxn,
+    RedirectTxn,
+    RegistrationTxn,
+    ResolutionTxn,
+)
+from nhrpscope.replay.observers.indication import Indications
+from nhrpscope.replay.observers.nhrp_fields import ext_cies, password
+from nhrpscope.replay.observers.purge import Purges
+from nhrpscope.replay.observers.registration import Registrations
+from nhrpscope.replay.observers.resolution import Resolutions
+from nhrpscope.replay.observers.routers import Routers
+from nhrpscope.replay.observers.tunnel import TunnelObserver
+
+# How many closed transactions stay findable by key for late duplicates.
+RECENT_KEYS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One NHRP message as a handler sees it: ``osrc``/``odst`` the outer
+    (wire) addresses, ``sender``/``receiver`` the NBMA addresses their
+    routers claim."""
+
+    t: float
+    fr: int
+    n: NhrpPacket
+    osrc: str | None
+    odst: str | None
+    sender: str | None
+    receiver: str | None
+
+
+class Transactions:
+    """Transactions by what RFC 2332 matches on: (kind, source NBMA, source
+    protocol address, request id). The closed ones stay a while, so a late
+    duplicate finds its transaction."""
+
+    __slots__ = ("by_key",)
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple, Any] = {}
+
+    def get(self, key: tuple) -> Any:
+        return self.by_key.get(key)
+
+    def remember(self, key: tuple, txn: Machine) -> None:
+        self.by_key[key] = txn
+        if len(self.by_key) > RECENT_KEYS:
+            # drop the oldest closed transaction (dicts keep insertion order)
+            for k in list(islice(self.by_key, len(self.by_key) - RECENT_KEYS)):
+                if not self.by_key[k].open:
+                    del self.by_key[k]
+
+
+class NhrpObserver:
+    """``schedule(when, txn)``: fire ``txn``'s timeout at ``when``;
+    ``expire_at(when, hub, key, spoke)``: look at a hub's binding then."""
+
+    def __init__(self, routers: Routers, tunnel: TunnelObserver, caches: dict[str, NhrpCache], *,
+                 emit: Callable[..., None], state: Callable[[Any], None],
+                 schedule: Callable[[float, Any], None],
+                 expire_at: Callable[[float, str, tuple[str, int], str], None]) -> None:
+        self.routers = routers
+        self.tunnel = tunnel
+        self.caches = caches
+        self.emit = emit
+        self.state = state
+        self.schedule = schedule
+        self.expire_at = expire_at
+        self.txns = Transactions()
+        self.registrations = Registrations(self)
+        self.resolutions = Resolutions(self)
+        self.purges = Purges(self)
+        self.indications = Indications(self)
+        # the authentication passwords each sender used towards each receiver
+        self.pair_pw: dict[tuple[str, str], set[str | None]] = {}
+        self.pair_pw_frame: dict[tuple[str, str], int] = {}
+        self.handlers: dict[str, Callable[[Message], None]] = {
+            "registration-request": self.registrations.request,
+            "registration-reply": self.registrations.reply,
+            "resolution-request": self.resolutions.request,
+            "resolution-reply": self.resolutions.reply,
+            "purge-request": self.purges.request,
+            "purge-reply": self.purges.reply,
+            "error-indication": self.indications.error,
+            "traffic-indication": self.indications.traffic,
+        }
+
+    def message(self, t: float, fr: int, n: NhrpPacket, osrc: str | None, odst: str | None) -> None:
+        typ = n.type
+        sender = self.routers.claimed(osrc)
+        receiver = self.routers.claimed(odst)
+        label = title(typ)
+        if n.request_id is not None:
+            label += f" id={n.request_id}"
+        if sender and receiver and sender != receiver:
+            pr = (sender, receiver)
+            s = self.pair_pw.setdefault(pr, set())
+            if len(s) < 4:
+                s.add(password(n))
+            self.pair_pw_frame.setdefault(pr, fr)
+        if n.hop_count == 0:
+            self.state(HopCountZero(typ, n.src_nbma, sender, receiver, t, fr))
+        self.emit(t, fr, "nhrp", sender, receiver, label, type=typ, request_id=n.request_id,
+                  src_nbma=n.src_nbma, src_proto=n.src_proto, dst_proto=n.dst_proto,
+                  hop_count=n.hop_count)
+        handler = self.handlers.get(typ)
+        if handler is not None:
+            handler(Message(t, fr, n, osrc, odst, sender, receiver))
+
+    # ------------------------------------------------------------------ shared
+
+    def cache(self, nbma: str) -> NhrpCache:
+        c = self.caches.get(nbma)
+        if c is None:
+            added = self.tunnel.cache_entry_added
+            c = self.caches[nbma] = NhrpCache(lambda to: added(nbma, to))
+        return c
+
+    def nat(self, nbma: str, public: str, why: str, t: float, fr: int) -> None:
+        """NAT inference: ``nbma`` shows on the wire as ``public``. The
+        router record, the hot path's lookups and every cache learn it."""
+        if not nbma or not public or nbma == public:
+            return
+        first, changed = self.routers.behind_nat(nbma, public, why, t, fr)
+        self.tunnel.behind_nat(nbma, public, changed, first)
+        if first:
+            self.state(NatDetected(nbma, public, why, t, fr))
+            self.emit(t, fr, "nat", nbma, None, f"NAT: {nbma} seen as {public}")
+            for c in self.caches.values():
+                c.rekey(nbma, public)
+
+    def forwarded(self, n: NhrpPacket, outer_src: str | None) -> bool:
+        """Was this request passed on by an NHS (rather than sent by its originator)?"""
+        if ext_cies(n, "forward-transit-nhs-record"):
+            return True
+        if outer_src is None or outer_src == n.src_nbma:
+            return False
+        if self.routers.alias.get(outer_src) == n.src_nbma:
+            return False
+        r = self.routers.get(self.routers.claimed(outer_src))
+        return bool(r is not None and r.tunnels and n.src_proto not in r.tunnels)
+
+    # ------------------------------------------------------------------ time
+
+    def closed(self, txn: Any, t: float) -> None:
+        """A transaction went unanswered / ignored: its kind says so."""
+        if isinstance(txn, RegistrationTxn):
+            self.registrations.closed(txn, t)
+        elif isinstance(txn, ResolutionTxn):
+            self.resolutions.closed(txn, t)
+        elif isinstance(txn, RedirectTxn):
+            self.indications.closed(txn, t)
+        elif isinstance(txn, PurgeTxn):
+            self.purges.closed(txn, t)
+
+    def finish(self) -> None:
+        """The capture ended: what is still open is pending."""
+        for txn in self.txns.by_key.values():
+            if txn.open:
+                txn.fire("capture-end")
+        self.indications.finish()
+
+    def sync_states(self) -> None:
+        """The records' states, for the report."""
+        for txn in self.txns.by_key.values():
+            txn.record.state = txn.state
+        for recs in (self.registrations.records, self.resolutions.records, self.purges.records):
+            for rec in recs:
+                if rec.state == "sent":
+                    rec.state = "pending"
+        self.indications.sync_states()

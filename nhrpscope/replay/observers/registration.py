@@ -1,0 +1,279 @@
+"""Registrations (RFC 2332 5.2.3 Registration Request, 5.2.4 Registration
+Reply): a spoke binds its tunnel address to its NBMA address on its NHS.
+
+A request opens a ``RegistrationTxn``; a reply closes it (its CIE code says
+success or why not), a retry with a new request id or the timeout leaves it
+unanswered. A success puts the binding in the hub's cache (until its holding
+time runs out) and the NHS's static entry in the spoke's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nhrpscope.replay.cache import DYNAMIC, STATIC, CacheEntry
+from nhrpscope.replay.facts.nhrp import (
+    RegistrationExpired,
+    RegistrationRejected,
+    RegistrationUnanswered,
+    UniqueAddressConflict,
+)
+from nhrpscope.replay.findings import MAX_FRAMES
+from nhrpscope.replay.model import Registration
+from nhrpscope.replay.nhrp_state import REPLY_TIMEOUT, RegistrationTxn
+from nhrpscope.replay.observers.nhrp_fields import (
+    ext_cies,
+    host_len,
+    network,
+    norm_prefix,
+    password,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nhrpscope.replay.observers.nhrp import Message, NhrpObserver
+
+UNIQUE_ALREADY_REGISTERED = 14  # 5.2.4's CIE code
+
+
+@dataclass(slots=True)
+class PairHistory:
+    """A spoke's registrations to one NHS: how many went unanswered, and
+    whether one succeeded after them (loss, not a dead NHS)."""
+
+    unanswered: int = 0
+    ok_after: bool = False
+
+
+class Registrations:
+
+    def __init__(self, nhrp: NhrpObserver) -> None:
+        self.nhrp = nhrp
+        self.records: list[Registration] = []
+        self.open: dict[tuple[str, str], RegistrationTxn] = {}  # by (spoke, hub)
+        self.history: dict[tuple[str, str], PairHistory] = {}
+        self.last_request: dict[tuple[str, str], float] = {}
+        # the frames of the registration behind a hub's binding, by (hub, prefix)
+        self.binding_frames: dict[tuple[str, str, int], list[int]] = {}
+
+    def request(self, m: Message) -> None:
+        nhrp, n, t, fr = self.nhrp, m.n, m.t, m.fr
+        routers = nhrp.routers
+        spoke = n.src_nbma or m.sender
+        if not spoke:
+            return
+        osrc = m.osrc
+        if not nhrp.forwarded(n, osrc) and osrc and n.src_nbma and osrc != n.src_nbma \
+                and routers.alias.get(osrc) != n.src_nbma:
+            nhrp.nat(n.src_nbma, osrc, f"it claims NBMA {n.src_nbma} but its registration "
+                     f"came from {osrc}", t, fr)
+        hub = m.receiver
+        rs = routers.seen(spoke, t, fr)
+        rs.bind(n.src_proto)
+        rs.reg_sent += 1
+        rs.password(password(n))
+        if hub:
+            if hub not in rs.nhs and len(rs.nhs) < 8:
+                rs.nhs.append(hub)
+            rh = routers.seen(hub, t, fr)
+            rh.reg_received += 1
+            if n.dst_proto and n.dst_proto != n.src_proto and not rh.tunnels:
+                rh.bind(n.dst_proto)
+        cie = n.cies[0] if n.cies else None
+        holding = cie.holding_time if cie is not None else None
+        k = ("reg", spoke, n.src_proto, n.request_id)
+        txn = nhrp.txns.get(k)
+        previous = self.last_request.get((spoke, hub or "?"))
+        if hub:
+            self.last_request[(spoke, hub)] = t
+        if txn is not None:  # 5.2.3's retransmission: the same request id
+            txn.fire("request")
+            rec = txn.record
+            if rec.request_time is None:
+                rec.request_time = t
+            else:
+                rec.retransmits += 1
+            txn.last_request = t
+            txn.deadline = t + REPLY_TIMEOUT
+            if len(rec.frames) < MAX_FRAMES:
+                rec.frames.append(fr)
+            if txn.state == "unanswered":
+                nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma,
+                                                  rec.request_time, (fr,)))
+            return
+        prev = self.open.get((spoke, hub or "?"))
+        if prev is not None and prev.open and prev.fire("retried"):
+            self.closed(prev, t)
+        rec = Registration(spoke, n.src_proto, hub, t, None, n.request_id, holding, None, [fr],
+                           state="sent", hub_tunnel=n.dst_proto if n.dst_proto != n.src_proto else None,
+                           unique="unique" in n.flags,
+                           public_nbma=osrc if osrc and osrc != spoke else None,
+                           interval=None if previous is None else t - previous)
+        txn = RegistrationTxn(rec, k, t)
+        nhrp.txns.remember(k, txn)
+        self.open[(spoke, hub or "?")] = txn
+        self.records.append(rec)
+        nhrp.schedule(txn.deadline, txn)
+        # unique address already bound to another NBMA on this hub?
+        if hub and n.src_proto:
+            hc = nhrp.caches.get(hub)
+            if hc is not None:
+                for e in hc.with_proto(n.src_proto):
+                    if e.alive(t) and e.claimed_nbma not in (None, spoke) \
+                            and ("unique" in e.flags or "unique" in n.flags):
+                        nhrp.state(UniqueAddressConflict(hub, n.src_proto, e.claimed_nbma, spoke,
+                                                         t, (*e.frames[-1:], fr)))
+        # the spoke's static entry for its NHS
+        if hub and rec.hub_tunnel:
+            sc = nhrp.cache(spoke)
+            if sc.get(rec.hub_tunnel, host_len(rec.hub_tunnel)) is None:
+                sc.put(t, fr, proto=rec.hub_tunnel, prefix_len=host_len(rec.hub_tunnel),
+                       via=rec.hub_tunnel, nbma=m.odst, claimed_nbma=hub, type=STATIC,
+                       source="nhs", holding_time=None, state="NHRP")
+
+    def reply(self, m: Message) -> None:
+        nhrp, n, t, fr = self.nhrp, m.n, m.t, m.fr
+        routers = nhrp.routers
+        spoke = n.src_nbma or m.receiver
+        if not spoke:
+            return
+        hub = m.sender
+        k = ("reg", spoke, n.src_proto, n.request_id)
+        txn = nhrp.txns.get(k)
+        if txn is None:  # the request was not captured
+            rec = Registration(spoke, n.src_proto, hub, None, None, n.request_id, None, None, [],
+                               state="sent", unique="unique" in n.flags,
+                               hub_tunnel=n.dst_proto if n.dst_proto != n.src_proto else None)
+            txn = RegistrationTxn(rec, k, None)
+            nhrp.txns.remember(k, txn)
+            self.records.append(rec)
+        rec = txn.record
+        if len(rec.frames) < MAX_FRAMES:
+            rec.frames.append(fr)
+        cie = n.cies[0] if n.cies else None
+        code = cie.code if cie is not None else 0
+        resp = ext_cies(n, "responder-address")
+        rs = routers.seen(spoke, t, fr)
+        rs.bind(n.src_proto)
+        if hub:
+            rh = routers.seen(hub, t, fr)
+            rh.reg_answered += 1
+            rh.password(password(n))
+            if resp and resp[0].client_proto:
+                rh.bind(resp[0].client_proto)
+                rec.hub_tunnel = rec.hub_tunnel or resp[0].client_proto
+            elif rec.hub_tunnel:
+                rh.bind(rec.hub_tunnel)
+        if not txn.fire("reply-nak" if code else "reply-ack"):
+            return  # a duplicate or late reply
+        rec.reply_time = t
+        rec.hub_nbma = rec.hub_nbma or hub
+        rec.code = code
+        rec.code_name = getattr(cie, "code_name", None) if cie is not None else "success"
+        if rec.request_time is not None:
+            rec.rtt = t - rec.request_time
+        if cie is not None and cie.holding_time:
+            rec.holding_time = cie.holding_time
+        self._nat(m, spoke, hub)
+        pair = (spoke, hub or "?")
+        if code:
+            if code == UNIQUE_ALREADY_REGISTERED:
+                nhrp.state(UniqueAddressConflict(hub or "?", n.src_proto or "?", None, spoke, t,
+                                                 tuple(rec.frames)))
+            else:
+                nhrp.state(RegistrationRejected(spoke, hub, code, rec.code_name, t,
+                                                tuple(rec.frames)))
+            nhrp.emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
+            return
+        st = self.history.setdefault(pair, PairHistory())
+        if st.unanswered:
+            st.ok_after = True
+        if not hub:
+            return
+        plen = norm_prefix(n.src_proto, cie.prefix_len if cie is not None else None)
+        proto = n.src_proto or spoke
+        flags = {"registered"} | ({"unique"} if rec.unique else set())
+        nat = routers.is_nat(spoke)
+        if nat:
+            flags.add("nat")
+        e = nhrp.cache(hub).put(t, fr, proto=network(proto, plen), prefix_len=plen,
+                                via=n.src_proto, nbma=routers.wire(spoke), claimed_nbma=spoke,
+                                type=DYNAMIC, source="registration",
+                                holding_time=rec.holding_time, flags=flags, nat=nat)
+        self.binding_frames[(hub, e.proto, e.prefix_len)] = list(rec.frames[-2:])
+        if e.expires is not None:
+            nhrp.expire_at(e.expires, hub, (e.proto, e.prefix_len), spoke)
+        r_hub = routers.get(hub)
+        tun = rec.hub_tunnel or (r_hub.tunnel if r_hub is not None else None)
+        if tun:
+            nhrp.cache(spoke).put(t, fr, proto=tun, prefix_len=host_len(tun), via=tun,
+                                  nbma=routers.wire(hub), claimed_nbma=hub, type=STATIC,
+                                  source="nhs", holding_time=None, state="UP")
+        nhrp.emit(t, fr, "registered", hub, spoke, f"{proto} registered", rtt=rec.rtt)
+
+    def _nat(self, m: Message, spoke: str, hub: str | None) -> None:
+        """NAT: the NHS's NAT extension reports another NBMA than the claimed
+        one, or the NHS answered to another address than the claimed one."""
+        nhrp, n = self.nhrp, m.n
+        for c in ext_cies(n, "cisco-nat-address"):
+            if c.client_nbma and c.client_proto in (None, n.src_proto) \
+                    and c.client_nbma not in (spoke, hub, m.osrc):
+                nhrp.nat(spoke, c.client_nbma, f"hub {hub} reports it at {c.client_nbma} in "
+                         f"the NAT address extension while it claims {spoke}", m.t, m.fr)
+        odst = m.odst
+        if odst and odst != spoke and nhrp.routers.alias.get(odst) != spoke \
+                and not ext_cies(n, "reverse-transit-nhs-record") and odst not in nhrp.routers:
+            nhrp.nat(spoke, odst, f"it claims NBMA {spoke} but hub {hub} answers it at {odst}",
+                     m.t, m.fr)
+
+    def closed(self, txn: RegistrationTxn, t: float) -> None:
+        """Unanswered (timed out or retried): the spoke's NHS entry waits again."""
+        rec = txn.record
+        st = self.history.setdefault((rec.spoke_nbma or "?", rec.hub_nbma or "?"), PairHistory())
+        st.unanswered += 1
+        st.ok_after = False
+        self.nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma, rec.request_time,
+                                               tuple(rec.frames)))
+        c = self.nhrp.caches.get(rec.spoke_nbma or "")
+        if c is not None and rec.hub_tunnel:
+            e = c.get(rec.hub_tunnel, host_len(rec.hub_tunnel))
+            if e is not None and e.state == "UP" and not self._hub_entry_alive(rec, t):
+                c.set_state(t, rec.hub_tunnel, host_len(rec.hub_tunnel), "NHRP")
+
+    def _hub_entry_alive(self, rec: Registration, t: float) -> bool:
+        c = self.nhrp.caches.get(rec.hub_nbma or "")
+        if c is None or not rec.spoke_tunnel:
+            return False
+        return any(e.alive(t) and e.claimed_nbma == rec.spoke_nbma
+                   for e in c.entries.values() if e.proto == rec.spoke_tunnel)
+
+    def expired(self, when: float, fr: int, hub: str, key: tuple[str, int], spoke: str) -> None:
+        """A hub's binding may have run out of holding time at ``when`` (the
+        replay is at frame ``fr``)."""
+        nhrp = self.nhrp
+        c = nhrp.caches.get(hub)
+        e = c.get(*key) if c is not None else None
+        if c is None or e is None or e.expires is None or e.expires > when \
+                or e.source != "registration":
+            return  # refreshed, replaced or purged meanwhile
+        c.remove(*key)
+        self._expired(when, fr, hub, spoke, e)
+
+    def _expired(self, when: float, fr: int, hub: str, spoke: str, e: CacheEntry) -> None:
+        nhrp = self.nhrp
+        nhrp.emit(when, fr, "expired", hub, spoke,
+                  f"registration of {e.proto} expired", spoke=spoke, hub=hub)
+        sc = nhrp.caches.get(spoke)
+        r = nhrp.routers.get(hub)
+        if sc is not None and r is not None:
+            for tun in r.tunnels:
+                sc.set_state(when, tun, host_len(tun), "NHRP")
+        refreshed = (e.expires or 0.0) - (e.holding_time or 0)
+        if self.last_request.get((spoke, hub), float("-inf")) > refreshed:
+            return  # the spoke kept trying: registration-unanswered says why
+        frames = self.binding_frames.get((hub, e.proto, e.prefix_len), e.frames[-1:])
+        nhrp.state(RegistrationExpired(spoke, hub, e.holding_time, when, tuple(frames)))
+
+    def recovered(self) -> tuple[tuple[str, str], ...]:
+        """The (spoke, hub) pairs whose unanswered registrations a success followed."""
+        return tuple(p for p, st in self.history.items() if st.ok_after)
