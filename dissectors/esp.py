@@ -227,22 +227,22 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
     buf = bytes(buf)
     n = len(buf)
     if n < 4:
-        return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp")])
+        return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp", "esp.truncated", "error")])
     spi = int.from_bytes(buf[:4], "big")
     desc = sa.describe() if sa is not None else None
     if n < 8:
         rec = EspHeader(spi, None, status="truncated", sa_desc=desc)
-        return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp")], n)
+        return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp", "esp.truncated", "error")], n)
     seq = int.from_bytes(buf[4:8], "big")
     problems: list[Problem] = []
     if spi == 0:
-        problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp"))
+        problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp", "esp.spi-reserved", "warning"))
     if sa is None:
         return Decoded(EspHeader(spi, seq, status="no-key"), b"", problems, 8)
     try:
         return _open(buf, spi, seq, sa, desc, problems)
     except (ValueError, TypeError, OverflowError, KeyError) as e:  # defensive: never raise
-        problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp"))
+        problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp", "esp.decrypt-failed", "error"))
         rec = EspHeader(spi, seq, status="decryption-failed", sa_desc=desc)
         return Decoded(rec, b"", problems, 8)
 
@@ -309,16 +309,16 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
 
     if n < start + min_ct + icv_len:
         problems.append(Problem(n, f"ESP packet of {n} bytes is shorter than {desc} needs "
-                                   f"({start + min_ct + icv_len})", "esp"))
+                                   f"({start + min_ct + icv_len})", "esp", "esp.truncated", "error"))
         return result("truncated")
     ct = buf[start : n - icv_len]
     wire_icv = buf[n - icv_len :]
     if enc.kind == "cbc" and len(ct) % enc.block:
         problems.append(Problem(start, f"ciphertext of {len(ct)} bytes is not a whole number of "
-                                       f"{enc.block}-byte blocks (truncated capture?)", "esp"))
+                                       f"{enc.block}-byte blocks (truncated capture?)", "esp", "esp.block-length", "error"))
         return result("truncated")
     if (iv_len + len(ct)) % 4:
-        problems.append(Problem(n - icv_len, "ICV does not start on a 32-bit boundary", "esp"))
+        problems.append(Problem(n - icv_len, "ICV does not start on a 32-bit boundary", "esp", "esp.icv-alignment", "warning"))
 
     spi_b = buf[:4]
     seq_b = buf[4:8]
@@ -335,7 +335,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
                 hi, icv_ok, authentic = h, True, True
                 break
         if pt is None:
-            problems.append(Problem(n - icv_len, "ICV does not match: wrong key, or not this SA", "esp"))
+            problems.append(Problem(n - icv_len, "ICV does not match: wrong key, or not this SA", "esp", "esp.icv", "error"))
             return result("decryption-failed", icv_ok=False)
         _remember(sa, hi, seq)
     else:
@@ -348,7 +348,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
                     break
             else:
                 problems.append(Problem(n - icv_len, "ICV does not match: wrong integrity key, "
-                                                     "or not this SA", "esp"))
+                                                     "or not this SA", "esp", "esp.icv", "error"))
                 return result("decryption-failed", icv_ok=False)
             _remember(sa, hi, seq)
             authentic = enc.kind == "null"
@@ -367,11 +367,11 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
     if authentic:
         if not trailer_ok:
             problems.append(Problem(start, f"pad length {pad_len} exceeds the {len(pt) - 2} "
-                                           "bytes before it", "esp"))
+                                           "bytes before it", "esp", "esp.pad-length", "error"))
             return result("decrypted", icv_ok=icv_ok, nh=nh, pad_len=pad_len, hi=hi)
         if not pad_default:
             problems.append(Problem(start + end, "padding is not RFC 4303's default 1, 2, 3 ...",
-                                    "esp"))
+                                    "esp", "esp.padding", "warning"))
     else:
         why = None
         if not trailer_ok:
@@ -384,7 +384,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
         if why:
             hint = "wrong encryption key?" if icv_ok else "wrong key?"
             problems.append(Problem(start, f"decrypted bytes are not a packet: {why} ({hint})",
-                                    "esp"))
+                                    "esp", "esp.decrypt-failed", "error"))
             return result("decryption-failed", icv_ok=icv_ok)
     if nh == 59:  # "no next header": a dummy packet (RFC 4303 2.6), nothing inside
         inner = b""

@@ -92,7 +92,7 @@ class FrameDecoder:
         pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
         start = _link_start(linktype)
         if start is None:
-            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link"))
+            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link", "frame.linktype", "error"))
             pkt.layers.append(Data(len(data), f"linktype-{linktype}"))
             return pkt
         self._chain(pkt, start, data, 0)
@@ -130,7 +130,7 @@ class FrameDecoder:
             self._step_off = off
             depth += 1
             if depth > self.max_depth:
-                problems.append(Problem(off, f"more than {self.max_depth} nested layers; stopped", kind))
+                problems.append(Problem(off, f"more than {self.max_depth} nested layers; stopped", kind, "frame.nesting", "error"))
                 layers.append(Data(len(buf), "too deeply nested"))
                 return
             nxt = ""
@@ -187,7 +187,7 @@ class FrameDecoder:
                         return
                     whole, frames, notes = self.reassembler.add(frag, pkt.frame, pkt.time)
                     for n in notes:
-                        problems.append(Problem(off, n, kind))
+                        problems.append(Problem(off, n, kind, "ip.reassembly", "warning"))
                     if whole is not None:
                         rec = replace(rec, reassembled_from=frames)
                         payload = whole
@@ -281,7 +281,7 @@ class FrameDecoder:
                     if d.record is not None:
                         d.record = replace(d.record, status="truncated")
                         d.problems.append(Problem(0, "ESP packet cut short by the capture; "
-                                                  "not decrypted", "esp"))
+                                                  "not decrypted", "esp", "esp.truncated", "note"))
                 else:
                     d = decode_esp(buf, sa)
                 _add(problems, d.problems, off)

@@ -96,29 +96,29 @@ def decode_ipv4(buf: bytes) -> tuple[IPv4 | None, Decoded, Fragment | None]:
     the piece to hand to the reassembler."""
     problems: list[Problem] = []
     if len(buf) < 20:
-        return None, Decoded(None, b"", [Problem(0, f"IPv4 header cut short ({len(buf)} of 20 bytes)", "ipv4")]), None
+        return None, Decoded(None, b"", [Problem(0, f"IPv4 header cut short ({len(buf)} of 20 bytes)", "ipv4", "ip.truncated", "error")]), None
     vihl, tos, total, ident, fl, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", buf)
     version, ihl = vihl >> 4, (vihl & 15) * 4
     if version != 4:
-        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4"))
+        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4", "ip.version", "error"))
         return None, Decoded(None, b"", problems), None
     if ihl < 20:
-        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4"))
+        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4", "ip.header-length", "error"))
         return None, Decoded(None, b"", problems), None
     if ihl > len(buf):
-        problems.append(Problem(0, f"IPv4 header length {ihl} beyond the {len(buf)} captured bytes", "ipv4"))
+        problems.append(Problem(0, f"IPv4 header length {ihl} beyond the {len(buf)} captured bytes", "ipv4", "ip.truncated", "error"))
         return None, Decoded(None, b"", problems), None
     checksum_ok = internet_checksum(buf[:ihl]) == 0
     if not checksum_ok:
-        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4"))
+        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4", "ip.checksum", "error"))
     flags = tuple(n for bit, n in ((0x8000, "reserved"), (0x4000, "df"), (0x2000, "mf")) if fl & bit)
     frag_off = (fl & 0x1FFF) * 8
     end = total
     if total < ihl:
-        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4"))
+        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4", "ip.length", "error"))
         end = len(buf)
     elif total > len(buf):
-        problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4"))
+        problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4", "ip.truncated", "error"))
         end = len(buf)
     rec = IPv4(4, ihl, tos, total, ident, flags, frag_off, ttl, proto, csum, checksum_ok,
                ipv4_str(buf[12:16]), ipv4_str(buf[16:20]), bytes(buf[20:ihl]))
@@ -148,21 +148,21 @@ def encode_ipv4(src: str, dst: str, protocol: int, payload: bytes, *, ttl: int =
 def decode_ipv6(buf: bytes) -> tuple[IPv6 | None, Decoded, Fragment | None]:
     problems: list[Problem] = []
     if len(buf) < 40:
-        return None, Decoded(None, b"", [Problem(0, f"IPv6 header cut short ({len(buf)} of 40 bytes)", "ipv6")]), None
+        return None, Decoded(None, b"", [Problem(0, f"IPv6 header cut short ({len(buf)} of 40 bytes)", "ipv6", "ip.truncated", "error")]), None
     word, plen, nh, hlim = struct.unpack_from("!IHBB", buf)
     if word >> 28 != 6:
-        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6"))
+        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6", "ip.version", "error"))
         return None, Decoded(None, b"", problems), None
     end = 40 + plen
     if end > len(buf):
-        problems.append(Problem(4, f"IPv6 payload length {plen} but only {len(buf) - 40} bytes captured", "ipv6"))
+        problems.append(Problem(4, f"IPv6 payload length {plen} but only {len(buf) - 40} bytes captured", "ipv6", "ip.truncated", "error"))
         end = len(buf)
     exts: list[IPv6Ext] = []
     pos, proto = 40, nh
     frag: tuple[int, bool, int] | None = None
     while proto in _V6_EXT and len(exts) < 16:
         if pos + 8 > end:
-            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6"))
+            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6", "ip.truncated", "error"))
             break
         nxt, hl = buf[pos], buf[pos + 1]
         if proto == 44:

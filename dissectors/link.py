@@ -71,14 +71,14 @@ def decode_ethernet(buf: bytes) -> tuple[list[Layer], Decoded]:
     """Ethernet II with any number of VLAN tags; the result's record is the
     EtherType of the payload (int) or None."""
     if len(buf) < 14:
-        return [], Decoded(None, b"", [Problem(0, f"Ethernet header cut short ({len(buf)} of 14 bytes)", "eth")])
+        return [], Decoded(None, b"", [Problem(0, f"Ethernet header cut short ({len(buf)} of 14 bytes)", "eth", "eth.truncated", "error")])
     ethertype = struct.unpack_from("!H", buf, 12)[0]
     layers: list[Layer] = [Ethernet(mac_str(buf[0:6]), mac_str(buf[6:12]), ethertype)]
     pos = 14
     problems: list[Problem] = []
     while ethertype in ETH_VLAN:
         if len(buf) < pos + 4:
-            problems.append(Problem(pos, "802.1Q tag cut short", "vlan"))
+            problems.append(Problem(pos, "802.1Q tag cut short", "vlan", "vlan.truncated", "error"))
             return layers, Decoded(None, b"", problems)
         tci, inner = struct.unpack_from("!HH", buf, pos)
         layers.append(Vlan(ethertype, tci >> 13, (tci >> 12) & 1, tci & 0xFFF, inner))
@@ -104,7 +104,7 @@ def encode_ethernet(eth: Ethernet, payload: bytes, vlans: tuple[Vlan, ...] = ())
 
 def decode_sll(buf: bytes) -> tuple[list[Layer], Decoded]:
     if len(buf) < 16:
-        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL) header cut short", "sll")])
+        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL) header cut short", "sll", "sll.truncated", "error")])
     ptype, arphrd, alen = struct.unpack_from("!HHH", buf, 0)
     addr = buf[6 : 6 + min(alen, 8)]
     ethertype = struct.unpack_from("!H", buf, 14)[0]
@@ -121,7 +121,7 @@ def encode_sll(rec: LinuxSll, payload: bytes) -> bytes:
 
 def decode_sll2(buf: bytes) -> tuple[list[Layer], Decoded]:
     if len(buf) < 20:
-        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL2) header cut short", "sll2")])
+        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL2) header cut short", "sll2", "sll2.truncated", "error")])
     ethertype, _res, ifindex, arphrd, ptype, alen = struct.unpack_from("!HHIHBB", buf, 0)
     addr = buf[12 : 12 + min(alen, 8)]
     rec = LinuxSll2(ethertype, ifindex, arphrd, ptype, mac_str(addr))
@@ -143,7 +143,7 @@ def decode_null(buf: bytes, *, big_endian: bool = False) -> tuple[list[Layer], D
     """DLT_NULL stores the family in host byte order (unknown to us); LOOP in
     network order. Try both orders for NULL."""
     if len(buf) < 4:
-        return [], Decoded(None, b"", [Problem(0, "loopback header cut short", "null")])
+        return [], Decoded(None, b"", [Problem(0, "loopback header cut short", "null", "null.truncated", "error")])
     if big_endian:
         fam = struct.unpack_from("!I", buf)[0]
     else:

@@ -72,6 +72,11 @@ __all__ = [
 ]
 
 LAYER = "nhrp"
+# Problem ids the replay reads to report a malformed NHRP packet: a wrong
+# checksum, a packet size that disagrees with the bytes, a cut fixed header.
+PROBLEM_CHECKSUM = "nhrp.checksum"
+PROBLEM_LENGTH = "nhrp.length"
+PROBLEM_TRUNCATED = "nhrp.truncated"
 FIXED_LEN = 20
 MANDATORY_LEN = 8
 CIE_LEN = 12
@@ -401,7 +406,7 @@ def _password(data: bytes) -> str | None:
 def _take(buf: bytes, pos: int, n: int, limit: int, what: str) -> bytes:
     if pos + n > limit:
         have = max(limit - pos, 0)
-        raise Malformed(pos, f"truncated {what}: needs {n} bytes, {have} left")
+        raise Malformed(pos, f"truncated {what}: needs {n} bytes, {have} left", PROBLEM_TRUNCATED)
     return buf[pos : pos + n]
 
 
@@ -423,7 +428,7 @@ def _check_len(
     """Report an address whose length does not fit its (known) family."""
     if n and family in table and n != table[family][0]:
         want, label = table[family]
-        problems.append(Problem(offset, f"{what} is {n} bytes, {label} needs {want}", LAYER))
+        problems.append(Problem(offset, f"{what} is {n} bytes, {label} needs {want}", LAYER, "nhrp.address-length", "warning"))
 
 
 def decode_cie(
@@ -485,7 +490,7 @@ def _decode_cies(
                 buf, pos, limit, afn=afn, protocol_type=protocol_type, problems=problems
             )
         except Malformed as exc:
-            problems.append(Problem(exc.offset, exc.reason, LAYER))
+            problems.append(Problem(exc.offset, exc.reason, LAYER, exc.id, exc.severity))
             return tuple(cies), False
         cies.append(cie)
     return tuple(cies), True
@@ -506,7 +511,7 @@ def _decode_extension(
     name = extension_name(ext_type)
     if ext_type == EXT_END:
         if body:
-            problems.append(Problem(offset, f"end extension carries {len(body)} bytes", LAYER))
+            problems.append(Problem(offset, f"end extension carries {len(body)} bytes", LAYER, "nhrp.extension", "warning"))
         return EndExtension(ext_type, name, compulsory, length, body)
     if ext_type == EXT_NAT_OR_CAPABILITIES:
         # Cisco's NAT address extension and RFC 2735 device capabilities share
@@ -533,7 +538,7 @@ def _decode_extension(
                 offset,
                 f"type 9 extension of {len(body)} bytes is neither a CIE list (Cisco NAT "
                 "address) nor 8 bytes of RFC 2735 device capabilities",
-                LAYER,
+                LAYER, "nhrp.extension", "warning",
             )
         )
         return UnknownExtension(ext_type, "unknown", compulsory, length, body)
@@ -545,7 +550,7 @@ def _decode_extension(
     if ext_type in _AUTH_EXT_NAMES:
         if len(body) < 4:
             problems.append(
-                Problem(offset, f"authentication extension of {len(body)} bytes has no SPI", LAYER)
+                Problem(offset, f"authentication extension of {len(body)} bytes has no SPI", LAYER, "nhrp.extension", "error")
             )
             return AuthenticationExtension(ext_type, name, compulsory, length, None, None, body)
         data = body[4:]
@@ -556,7 +561,7 @@ def _decode_extension(
     if ext_type == EXT_VENDOR_PRIVATE:
         if len(body) < 3:
             problems.append(
-                Problem(offset, f"vendor-private extension of {len(body)} bytes has no OUI", LAYER)
+                Problem(offset, f"vendor-private extension of {len(body)} bytes has no OUI", LAYER, "nhrp.extension", "error")
             )
             return VendorPrivateExtension(ext_type, name, compulsory, length, None, body)
         oui = int.from_bytes(body[:3], "big")
@@ -571,11 +576,11 @@ def _decode_extensions(
     cut_short = False  # a truncation already explains a missing end extension
     while pos < end:
         if exts and isinstance(exts[-1], EndExtension):
-            problems.append(Problem(pos, f"{end - pos} bytes after the end extension", LAYER))
+            problems.append(Problem(pos, f"{end - pos} bytes after the end extension", LAYER, "nhrp.extension", "warning"))
             break
         if end - pos < EXT_HEADER_LEN:
             problems.append(
-                Problem(pos, f"truncated extension header: {end - pos} of 4 bytes", LAYER)
+                Problem(pos, f"truncated extension header: {end - pos} of 4 bytes", LAYER, "nhrp.extension", "error")
             )
             cut_short = True
             break
@@ -588,7 +593,7 @@ def _decode_extensions(
                     pos,
                     f"extension type {raw_type & ~COMPULSORY} of length {length} runs "
                     f"{body_end - end} bytes past the packet end",
-                    LAYER,
+                    LAYER, "nhrp.extension", "error",
                 )
             )
             body_end = end
@@ -600,7 +605,7 @@ def _decode_extensions(
         )
         pos = body_end
     if exts and not cut_short and not isinstance(exts[-1], EndExtension):
-        problems.append(Problem(end, "extensions not terminated by an end extension", LAYER))
+        problems.append(Problem(end, "extensions not terminated by an end extension", LAYER, "nhrp.extension", "warning"))
     return tuple(exts)
 
 
@@ -664,7 +669,7 @@ def _decode(buf: bytes, depth: int) -> Decoded:
     problems: list[Problem] = []
     if len(buf) < FIXED_LEN:
         problems.append(
-            Problem(0, f"truncated NHRP fixed header: {len(buf)} of {FIXED_LEN} bytes", LAYER)
+            Problem(0, f"truncated NHRP fixed header: {len(buf)} of {FIXED_LEN} bytes", LAYER, PROBLEM_TRUNCATED, "error")
         )
         return Decoded(None, b"", problems, len(buf))
 
@@ -675,21 +680,21 @@ def _decode(buf: bytes, depth: int) -> Decoded:
     version, type_code, shtl, sstl = buf[16], buf[17], buf[18], buf[19]
 
     if version != 1:
-        problems.append(Problem(16, f"unknown NHRP version {version}", LAYER))
+        problems.append(Problem(16, f"unknown NHRP version {version}", LAYER, "nhrp.version", "error"))
 
     # Where the packet ends: its own size when the buffer holds it, else the buffer.
     if size < FIXED_LEN:
-        problems.append(Problem(10, f"packet size {size} is less than the fixed header", LAYER))
+        problems.append(Problem(10, f"packet size {size} is less than the fixed header", LAYER, PROBLEM_LENGTH, "error"))
         end = len(buf)
     elif size > len(buf):
         problems.append(
-            Problem(len(buf), f"truncated: packet size {size}, {len(buf)} bytes present", LAYER)
+            Problem(len(buf), f"truncated: packet size {size}, {len(buf)} bytes present", LAYER, PROBLEM_LENGTH, "error")
         )
         end = len(buf)
     else:
         if size < len(buf):
             problems.append(
-                Problem(size, f"{len(buf) - size} bytes after the packet size {size}", LAYER)
+                Problem(size, f"{len(buf) - size} bytes after the packet size {size}", LAYER, PROBLEM_LENGTH, "warning")
             )
         end = size
 
@@ -699,7 +704,7 @@ def _decode(buf: bytes, depth: int) -> Decoded:
         if not checksum_ok:
             want = internet_checksum(buf[:12] + b"\0\0" + buf[14:size])
             problems.append(
-                Problem(12, f"bad checksum 0x{checksum:04x}, should be 0x{want:04x}", LAYER)
+                Problem(12, f"bad checksum 0x{checksum:04x}, should be 0x{want:04x}", LAYER, PROBLEM_CHECKSUM, "error")
             )
 
     ext_start: int | None = None
@@ -707,7 +712,7 @@ def _decode(buf: bytes, depth: int) -> Decoded:
         mand_end = end
     elif extoff < FIXED_LEN + MANDATORY_LEN or extoff > size:
         problems.append(
-            Problem(14, f"extension offset {extoff} outside the packet (size {size})", LAYER)
+            Problem(14, f"extension offset {extoff} outside the packet (size {size})", LAYER, "nhrp.extension-offset", "error")
         )
         mand_end = end
     else:
@@ -757,7 +762,7 @@ def _decode(buf: bytes, depth: int) -> Decoded:
         else:
             cies, _ = _decode_cies(buf, pos, mand_end, afn, protocol_type, problems)
     except Malformed as exc:
-        problems.append(Problem(exc.offset, exc.reason, LAYER))
+        problems.append(Problem(exc.offset, exc.reason, LAYER, exc.id, exc.severity))
 
     extensions: tuple[Extension, ...] = ()
     if ext_start is not None and ext_start < end:

@@ -47,11 +47,11 @@ class Icmpv6(Icmp):
 def decode_icmp(buf: bytes, v6: bool = False) -> Decoded:
     proto = "icmpv6" if v6 else "icmp"
     if len(buf) < 8:
-        return Decoded(None, b"", [Problem(0, f"ICMP header cut short ({len(buf)} of 8 bytes)", proto)])
+        return Decoded(None, b"", [Problem(0, f"ICMP header cut short ({len(buf)} of 8 bytes)", proto, f"{proto}.truncated", "error")])
     t, c, csum, a, b = struct.unpack_from("!BBHHH", buf)
     names = ICMPV6_NAMES if v6 else ICMP_NAMES
     ok = None if v6 else internet_checksum(bytes(buf)) == 0  # v6 needs the pseudo-header
-    problems = [] if ok is not False else [Problem(2, f"ICMP checksum 0x{csum:04x} is wrong", proto)]
+    problems = [] if ok is not False else [Problem(2, f"ICMP checksum 0x{csum:04x} is wrong", proto, f"{proto}.checksum", "error")]
     ident = seq = mtu = osrc = odst = oproto = None
     if (not v6 and t in (0, 8)) or (v6 and t in (128, 129)):
         ident, seq = a, b
@@ -95,12 +95,12 @@ class Tcp(Layer):
 
 def decode_tcp(buf: bytes) -> Decoded:
     if len(buf) < 20:
-        return Decoded(None, b"", [Problem(0, f"TCP header cut short ({len(buf)} of 20 bytes)", "tcp")])
+        return Decoded(None, b"", [Problem(0, f"TCP header cut short ({len(buf)} of 20 bytes)", "tcp", "tcp.truncated", "error")])
     sp, dp, seq, ack, off, fl, win = struct.unpack_from("!HHIIBBH", buf)
     hl = (off >> 4) * 4
     problems = []
     if hl < 20 or hl > len(buf):
-        problems.append(Problem(12, f"TCP header length {hl} is impossible", "tcp"))
+        problems.append(Problem(12, f"TCP header length {hl} is impossible", "tcp", "tcp.header-length", "error"))
         hl = min(max(hl, 20), len(buf))
     names = tuple(n for bit, n in _TCP_FLAGS if fl & bit)
     return Decoded(Tcp(sp, dp, seq, ack, hl, names, win, len(buf) - hl), bytes(buf[hl:]), problems, hl)

@@ -62,19 +62,19 @@ def decode_udp(buf: bytes) -> Decoded:
     buf = bytes(buf)
     n = len(buf)
     if n < 8:
-        return Decoded(None, b"", [Problem(0, f"UDP header cut short ({n} of 8 bytes)", "udp")])
+        return Decoded(None, b"", [Problem(0, f"UDP header cut short ({n} of 8 bytes)", "udp", "udp.truncated", "error")])
     sport, dport, length, checksum = struct.unpack_from("!HHHH", buf)
     rec = UdpHeader(sport, dport, length, checksum)
     problems: list[Problem] = []
     end = length
     if length < 8:
-        problems.append(Problem(4, f"UDP length {length} is less than the 8-byte header", "udp"))
+        problems.append(Problem(4, f"UDP length {length} is less than the 8-byte header", "udp", "udp.length", "error"))
         end = n
     elif length > n:
-        problems.append(Problem(4, f"UDP length {length} but only {n} bytes captured", "udp"))
+        problems.append(Problem(4, f"UDP length {length} but only {n} bytes captured", "udp", "udp.truncated", "error"))
         end = n
     elif length < n:
-        problems.append(Problem(length, f"{n - length} bytes after the UDP datagram", "udp"))
+        problems.append(Problem(length, f"{n - length} bytes after the UDP datagram", "udp", "udp.trailing", "warning"))
     return Decoded(rec, buf[8:end], problems, 8)
 
 
@@ -143,12 +143,12 @@ def split_udp_payload(src_port: int, dst_port: int, payload: bytes) -> tuple[str
 
 def decode_nat_keepalive(buf: bytes) -> Decoded:
     if len(buf) < 1:
-        return Decoded(None, b"", [Problem(0, "empty NAT-keepalive", "nat-keepalive")])
+        return Decoded(None, b"", [Problem(0, "empty NAT-keepalive", "nat-keepalive", "nat-keepalive.empty", "error")])
     problems = []
     if buf[0] != 0xFF:
-        problems.append(Problem(0, f"NAT-keepalive byte is 0x{buf[0]:02x}, not 0xff", "nat-keepalive"))
+        problems.append(Problem(0, f"NAT-keepalive byte is 0x{buf[0]:02x}, not 0xff", "nat-keepalive", "nat-keepalive.value", "warning"))
     if len(buf) > 1:
-        problems.append(Problem(1, f"{len(buf) - 1} bytes after the NAT-keepalive", "nat-keepalive"))
+        problems.append(Problem(1, f"{len(buf) - 1} bytes after the NAT-keepalive", "nat-keepalive", "nat-keepalive.trailing", "warning"))
     return Decoded(NatKeepalive(buf[0]), b"", problems, 1)
 
 

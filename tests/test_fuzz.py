@@ -119,11 +119,16 @@ def mutate(draw: st.DrawFn, data: bytes, hot: Sequence[int] = (), endian: str = 
 
 # -- checks ------------------------------------------------------------------------
 
+_PROBLEM_ID = re.compile(r"[a-z0-9-]+\.[a-z0-9-]+")
+
 
 def check_problems(problems: list[Problem]) -> None:
     for p in problems:
         assert isinstance(p, Problem), p
         assert isinstance(p.offset, int) and isinstance(p.reason, str) and p.reason, p
+        # an id names the problem for programs: "<layer>.<what>", like Wireshark's expert info
+        assert _PROBLEM_ID.fullmatch(p.id), p
+        assert p.severity in ("error", "warning", "note"), p
 
 
 def check_decoded(d: Decoded) -> None:

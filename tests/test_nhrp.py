@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dissectors import nhrp as nhrp_mod
 from dissectors.base import Layer, addr_str, internet_checksum
 from dissectors.nhrp import (
     MAX_NESTING,
@@ -388,6 +389,18 @@ def test_checksum_verification():
     assert not decoded.record.checksum_ok
     [problem] = decoded.problems
     assert problem.offset == 12 and "bad checksum" in problem.reason
+    # the replay finds a malformed NHRP packet by the id, not by the wording
+    assert (problem.id, problem.severity) == (nhrp_mod.PROBLEM_CHECKSUM, "error")
+
+
+def test_size_problems_carry_the_length_id():
+    wire = encode_nhrp(_registration())
+    short, long_ = decode_nhrp(wire[:-3]), decode_nhrp(wire + b"\0\0")
+    assert [p.id for p in short.problems][:1] == [nhrp_mod.PROBLEM_LENGTH]
+    [after] = long_.problems
+    assert (after.id, after.severity) == (nhrp_mod.PROBLEM_LENGTH, "warning")
+    [cut] = decode_nhrp(wire[:12]).problems
+    assert cut.id == nhrp_mod.PROBLEM_TRUNCATED
 
 
 def test_checksum_not_fixed_when_told():
@@ -417,7 +430,7 @@ def test_every_truncation_is_reported():
         assert decoded.record.type == "registration-request"
         assert not decoded.record.checksum_ok
         assert decoded.problems[0] == decoded.problems[0].__class__(
-            n, f"truncated: packet size {len(wire)}, {n} bytes present", "nhrp"
+            n, f"truncated: packet size {len(wire)}, {n} bytes present", "nhrp", "nhrp.length"
         )
 
 
