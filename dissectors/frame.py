@@ -14,6 +14,7 @@ from dissectors import gre as gre_mod
 from dissectors import ip as ip_mod
 from dissectors import link
 from dissectors.base import Layer, Problem
+from dissectors.nhrp import NhrpMemo, decode_nhrp
 from dissectors.transport import decode_icmp, decode_tcp
 
 # Link types, as in nhrpscope.capture (duplicated as plain numbers to keep
@@ -86,6 +87,8 @@ class FrameDecoder:
         # How many NHRP packets quote the packets decoded here (decode_ip for a
         # traffic indication's offending packet): bounds their recursion.
         self._nesting = 0
+        # NHRP packets decoded before: registrations repeat but for the request id
+        self.nhrp_memo = NhrpMemo()
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
@@ -261,9 +264,8 @@ class FrameDecoder:
                 kind, buf, off = nxt, payload, off + d.payload_offset
                 continue
             if kind == "nhrp":
-                from dissectors.nhrp import decode_nhrp
-
-                d = decode_nhrp(buf, nesting=self._nesting)
+                d = decode_nhrp(buf, nesting=self._nesting, memo=self.nhrp_memo,
+                                quoted=decode_quoted)
                 _add(problems, d.problems, off)
                 if d.record is not None:
                     layers.append(d.record)
@@ -382,6 +384,12 @@ def _link_start(linktype: int) -> str | None:
     if linktype == _LT_LOOP:
         return "loop"
     return None
+
+
+def decode_quoted(buf: bytes, nesting: int) -> tuple[Layer, ...]:
+    """The layers of the IP packet an NHRP traffic indication quotes
+    (``nhrp.QuotedDecoder``); its problems are the quoted packet's own."""
+    return tuple(decode_ip(buf, nesting=nesting)[0])
 
 
 def decode_ip(buf: bytes, *, nesting: int = 0) -> tuple[list[Layer], list[Problem]]:

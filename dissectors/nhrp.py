@@ -23,7 +23,7 @@ derived from them. The ``make_*`` builders fill the derived fields so that
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from operator import attrgetter
@@ -45,6 +45,8 @@ __all__ = [
     "CieListExtension",
     "DeviceCapabilitiesExtension",
     "EndExtension",
+    "NhrpMemo",
+    "QuotedDecoder",
     "Extension",
     "NhrpPacket",
     "UnknownExtension",
@@ -609,23 +611,23 @@ def _decode_extensions(
     return tuple(exts)
 
 
-def _decode_ip_layers(raw: bytes, depth: int = 0) -> tuple[Any, ...] | None:
-    """The packet a traffic indication carries, decoded by the frame chain's IP
-    decoder when that exists. Its problems are not ours: routers copy only the
-    start of the packet, so truncation there is normal. ``depth``: how many
-    NHRP packets quote this one; past MAX_NESTING only offending_raw is kept
-    (a 50 KB frame of nested indications made 45 MB of JSON)."""
-    if depth >= MAX_NESTING:
+# Decodes the IP packet a traffic indication quotes, ``nesting`` NHRP packets
+# deep, into its layers. The frame chain (``dissectors.frame``) passes its
+# own: NHRP sits inside the chain, so it takes the chain as a parameter
+# rather than importing it.
+QuotedDecoder = Callable[[bytes, int], tuple[Any, ...]]
+
+
+def _decode_ip_layers(raw: bytes, depth: int, quoted: QuotedDecoder | None
+                      ) -> tuple[Any, ...] | None:
+    """The packet a traffic indication carries, decoded by ``quoted`` when
+    given. Its problems are not ours: routers copy only the start of the
+    packet, so truncation there is normal. ``depth``: how many NHRP packets
+    quote this one; past MAX_NESTING only offending_raw is kept (a 50 KB
+    frame of nested indications made 45 MB of JSON)."""
+    if quoted is None or depth >= MAX_NESTING:
         return None
-    try:
-        from dissectors.frame import decode_ip
-    except Exception:  # not written yet, or broken: keep offending_raw only
-        return None
-    try:
-        layers, _problems = decode_ip(raw, nesting=depth + 1)
-    except Exception:  # a bug there must not make this decoder raise
-        return None
-    return tuple(layers)
+    return quoted(raw, depth + 1)
 
 
 # Packets decoded before, by their bytes less the checksum and the request
@@ -634,22 +636,40 @@ def _decode_ip_layers(raw: bytes, depth: int = 0) -> tuple[Any, ...] | None:
 # again with those two fields: about 25 against 175 us on the scale file).
 # Only packets with a right checksum are kept (a wrong one's problem names
 # it), error and traffic indications never (their bytes 24-27 are no request id).
-_MEMO_MAX = 4096
 _FIELDS = [f.name for f in dataclass_fields(NhrpPacket)]
 _FIELD_VALUES = attrgetter(*_FIELDS)
 _RID, _CSUM = _FIELDS.index("request_id"), _FIELDS.index("checksum")
-_memo: dict[bytes, tuple[NhrpPacket, tuple[Problem, ...], int]] = {}
 
 
-def decode_nhrp(buf: bytes, *, nesting: int = 0) -> Decoded:
+class NhrpMemo:
+    """The memo of decoded NHRP packets (above), owned by whoever decodes a
+    stream of them (``FrameDecoder`` holds one); bounded at ``max_size``."""
+
+    __slots__ = ("entries", "max_size")
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self.entries: dict[bytes, tuple[NhrpPacket, tuple[Problem, ...], int]] = {}
+        self.max_size = max_size
+
+    def remember(self, key: bytes, d: Decoded) -> None:
+        if len(self.entries) >= self.max_size:
+            self.entries.clear()
+        self.entries[key] = (d.record, tuple(d.problems), d.payload_offset)
+
+
+def decode_nhrp(buf: bytes, *, nesting: int = 0, memo: NhrpMemo | None = None,
+                quoted: QuotedDecoder | None = None) -> Decoded:
     """Decode one NHRP packet; never raises. ``nesting``: how many NHRP
     packets quote this one (the frame chain passes it on; only indications,
-    never memoized, depend on it)."""
+    never memoized, depend on it). ``memo``: packets decoded before, to
+    skip decoding a repeat. ``quoted``: the decoder of a traffic
+    indication's offending IP packet (without it, only ``offending_raw``)."""
     buf = bytes(buf)
-    if len(buf) < FIXED_LEN + MANDATORY_LEN or buf[17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
-        return _decode(buf, nesting)
+    if memo is None or len(buf) < FIXED_LEN + MANDATORY_LEN \
+            or buf[17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
+        return _decode(buf, nesting, quoted)
     key = buf[:12] + buf[14:24] + buf[28:]
-    hit = _memo.get(key)
+    hit = memo.entries.get(key)
     if hit is not None:
         rec, problems, end = hit
         if internet_checksum(buf[:rec.packet_size]) == 0:
@@ -657,15 +677,13 @@ def decode_nhrp(buf: bytes, *, nesting: int = 0) -> Decoded:
             rec = NhrpPacket(*v[:_RID], int.from_bytes(buf[24:28], "big"), *v[_RID + 1:_CSUM],
                              (buf[12] << 8) | buf[13], *v[_CSUM + 1:])
             return Decoded(rec, b"", list(problems), end)
-    d = _decode(buf, 0)
+    d = _decode(buf, 0, quoted)
     if d.record is not None and d.record.checksum_ok:
-        if len(_memo) >= _MEMO_MAX:
-            _memo.clear()
-        _memo[key] = (d.record, tuple(d.problems), d.payload_offset)
+        memo.remember(key, d)
     return d
 
 
-def _decode(buf: bytes, depth: int) -> Decoded:
+def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Decoded:
     problems: list[Problem] = []
     if len(buf) < FIXED_LEN:
         problems.append(
@@ -755,10 +773,10 @@ def _decode(buf: bytes, depth: int) -> Decoded:
             raw = buf[pos:mand_end]
             fields["offending_raw"] = raw
             if type_code == TRAFFIC_INDICATION:
-                fields["offending"] = _decode_ip_layers(raw, depth) if raw else None
+                fields["offending"] = _decode_ip_layers(raw, depth, quoted) if raw else None
             elif raw and depth < MAX_NESTING:
                 # The inner packet's defects are its own, not this packet's.
-                fields["offending"] = _decode(raw, depth + 1).record
+                fields["offending"] = _decode(raw, depth + 1, quoted).record
         else:
             cies, _ = _decode_cies(buf, pos, mand_end, afn, protocol_type, problems)
     except Malformed as exc:
@@ -1068,13 +1086,15 @@ def make_packet(
     traffic_reserved: int = 0,
     offending: NhrpPacket | None = None,
     offending_raw: bytes | None = None,
+    quoted: QuotedDecoder | None = None,
 ) -> NhrpPacket:
     """A consistent packet record: names, lengths, size, offset and checksum
     computed. ``type`` is a name or a number; ``flags`` names or a raw value;
     ``afn``/``protocol_type`` default from the address lengths. An error
     indication takes the packet in error as ``offending`` (a record) or
     ``offending_raw``; a traffic indication the IP packet as ``offending_raw``.
-    ``shtl_type``/``sstl_type`` are the high bits (0x40 = E.164) of shtl/sstl."""
+    ``shtl_type``/``sstl_type`` are the high bits (0x40 = E.164) of shtl/sstl.
+    ``quoted``: what decodes a traffic indication's packet (``decode_nhrp``)."""
     type_code = TYPE_CODES[type] if isinstance(type, str) else type
     flags_raw = flags if isinstance(flags, int) else flags_value(type_code, flags)
     if afn is None:
@@ -1094,7 +1114,7 @@ def make_packet(
             error_name=error_name(error_code),
             error_offset=error_offset,
             offending_raw=raw,
-            offending=_decode(raw, 1).record if raw else None,
+            offending=_decode(raw, 1, quoted).record if raw else None,
         )
     elif type_code == TRAFFIC_INDICATION:
         raw = offending_raw or b""
@@ -1103,7 +1123,7 @@ def make_packet(
             traffic_name=traffic_name(traffic_code),
             traffic_reserved=traffic_reserved,
             offending_raw=raw,
-            offending=_decode_ip_layers(raw) if raw else None,
+            offending=_decode_ip_layers(raw, 0, quoted) if raw else None,
         )
     cies = () if type_code in (ERROR_INDICATION, TRAFFIC_INDICATION) else tuple(cies)
     extensions = tuple(extensions)
