@@ -42,7 +42,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, addr_str, internet_checksum
 from dissectors.esp_algorithms import (
@@ -57,7 +59,10 @@ from dissectors.esp_algorithms import (
 )
 
 __all__ = [
+    "ESP_HEADER",
+    "EspFixed",
     "EspHeader",
+    "peek_esp",
     "SecurityAssociation",
     "decode_esp",
     "encode_esp",
@@ -71,6 +76,24 @@ __all__ = [
 MAX_SMALL_SEQ_HI = 3
 
 _MODES = (None, "transport", "tunnel", "beet")
+
+# RFC 4303 2: the SPI and the sequence number, in the clear before the rest.
+ESP_HEADER = struct.Struct("!II")
+ESP_HEADER_LEN = 8
+
+
+class EspFixed(NamedTuple):
+    """ESP's clear fields (``peek_esp``); ``EspPeek`` opens what follows."""
+
+    spi: int
+    seq: int
+
+
+def peek_esp(buf: bytes, off: int = 0) -> EspFixed | None:
+    """The SPI and sequence number at ``buf[off:]``, or None when cut short."""
+    if len(buf) < off + ESP_HEADER_LEN:
+        return None
+    return EspFixed(*ESP_HEADER.unpack_from(buf, off))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,10 +253,10 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
         return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp", "esp.truncated", "error")])
     spi = int.from_bytes(buf[:4], "big")
     desc = sa.describe() if sa is not None else None
-    if n < 8:
+    if n < ESP_HEADER_LEN:
         rec = EspHeader(spi, None, status="truncated", sa_desc=desc)
         return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp", "esp.truncated", "error")], n)
-    seq = int.from_bytes(buf[4:8], "big")
+    spi, seq = ESP_HEADER.unpack_from(buf)
     problems: list[Problem] = []
     if spi == 0:
         problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp", "esp.spi-reserved", "warning"))

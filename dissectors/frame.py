@@ -17,11 +17,6 @@ from dissectors.base import Layer, Problem
 from dissectors.nhrp import NhrpMemo, decode_nhrp
 from dissectors.transport import decode_icmp, decode_tcp
 
-# Link types, as in nhrpscope.capture (duplicated as plain numbers to keep
-# dissectors free of nhrpscope imports).
-_LT_NULL, _LT_ETH, _LT_RAW, _LT_LOOP, _LT_SLL, _LT_IPV4, _LT_IPV6, _LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
-_LT_RAW_ALIASES = (12, 14)
-
 SaLookup = Callable[[int, str, str], object | None]
 
 
@@ -63,7 +58,6 @@ _IPPROTO_NEXT = {
     ip_mod.PROTO_IPIP: "ipv4", ip_mod.PROTO_IPV6: "ipv6",
     ip_mod.PROTO_NHRP: "nhrp",  # RFC 2332: NHRP may also ride directly on IP
 }
-_IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")
 _CACHE_MAX = 4096
 _GRE_NEXT = {gre_mod.PT_IPV4: "ipv4", gre_mod.PT_IPV6: "ipv6", gre_mod.PT_NHRP: "nhrp",
              gre_mod.PT_TEB: "eth"}
@@ -137,7 +131,7 @@ class FrameDecoder:
                 layers.append(Data(len(buf), "too deeply nested"))
                 return
             nxt = ""
-            if kind == "eth" and len(buf) >= 14 and buf[12:14] in _IP_ETHERTYPES:
+            if kind == "eth" and len(buf) >= 14 and buf[12:14] in link.IP_ETHERTYPES:
                 # untagged Ethernet before IP: its record depends on 14 bytes only,
                 # and a capture repeats a few hundred of them (one per MAC pair)
                 head = buf[:14]
@@ -366,24 +360,17 @@ def _is_keepalive(rec: gre_mod.Gre, payload: bytes, outer_src: str) -> bool:
     return ipv4_str(payload[16:20]) == outer_src
 
 
+# Where the chain starts, by link type.
+_LINK_START = {
+    link.LINKTYPE_ETHERNET: "eth", link.LINKTYPE_RAW: "ip", link.LINKTYPE_RAW_ALIASES[0]: "ip",
+    link.LINKTYPE_RAW_ALIASES[1]: "ip", link.LINKTYPE_IPV4: "ipv4", link.LINKTYPE_IPV6: "ipv6",
+    link.LINKTYPE_LINUX_SLL: "sll", link.LINKTYPE_LINUX_SLL2: "sll2", link.LINKTYPE_NULL: "null",
+    link.LINKTYPE_LOOP: "loop",
+}
+
+
 def _link_start(linktype: int) -> str | None:
-    if linktype == _LT_ETH:
-        return "eth"
-    if linktype in (_LT_RAW, *_LT_RAW_ALIASES):
-        return "ip"
-    if linktype == _LT_IPV4:
-        return "ipv4"
-    if linktype == _LT_IPV6:
-        return "ipv6"
-    if linktype == _LT_SLL:
-        return "sll"
-    if linktype == _LT_SLL2:
-        return "sll2"
-    if linktype == _LT_NULL:
-        return "null"
-    if linktype == _LT_LOOP:
-        return "loop"
-    return None
+    return _LINK_START.get(linktype)
 
 
 def decode_quoted(buf: bytes, nesting: int) -> tuple[Layer, ...]:

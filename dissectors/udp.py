@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, internet_checksum
 
 __all__ = [
+    "UDP_HEADER",
+    "UDP_PORTS",
     "UdpHeader",
+    "UdpPeek",
+    "peek_udp",
     "NatKeepalive",
     "decode_udp",
     "encode_udp",
@@ -56,14 +61,37 @@ class NatKeepalive(Layer):
     value: int = 0xFF
 
 
+# RFC 768: source port, destination port, length, checksum.
+UDP_HEADER = struct.Struct("!HHHH")
+UDP_PORTS = struct.Struct("!HH")  # UDP_HEADER's first two fields alone
+UDP_HEADER_LEN = 8
+
+
+class UdpPeek(NamedTuple):
+    """The UDP header as ``peek_udp`` reads it."""
+
+    src_port: int
+    dst_port: int
+    length: int
+    checksum: int
+
+
+def peek_udp(buf: bytes, off: int = 0) -> UdpPeek | None:
+    """The UDP header at ``buf[off:]``, or None when cut short."""
+    if len(buf) < off + UDP_HEADER_LEN:
+        return None
+    return UdpPeek(*UDP_HEADER.unpack_from(buf, off))
+
+
 def decode_udp(buf: bytes) -> Decoded:
     """Header and payload. The payload is what the length field covers,
     cut short to what was captured (with a problem saying so)."""
     buf = bytes(buf)
     n = len(buf)
-    if n < 8:
-        return Decoded(None, b"", [Problem(0, f"UDP header cut short ({n} of 8 bytes)", "udp", "udp.truncated", "error")])
-    sport, dport, length, checksum = struct.unpack_from("!HHHH", buf)
+    if n < UDP_HEADER_LEN:
+        return Decoded(None, b"", [Problem(0, f"UDP header cut short ({n} of 8 bytes)", "udp",
+                                           "udp.truncated", "error")])
+    sport, dport, length, checksum = UDP_HEADER.unpack_from(buf)
     rec = UdpHeader(sport, dport, length, checksum)
     problems: list[Problem] = []
     end = length
@@ -111,7 +139,7 @@ def encode_udp(src_port: int, dst_port: int, payload: bytes, *,
     given (else 0, "none", as RFC 3948 NAT-T senders may do over IPv4);
     ``length``/``checksum`` override the fields (to write malformed ones)."""
     ln = 8 + len(payload) if length is None else length
-    seg = struct.pack("!HHHH", src_port, dst_port, ln, 0) + bytes(payload)
+    seg = UDP_HEADER.pack(src_port, dst_port, ln, 0) + bytes(payload)
     if checksum is None:
         checksum = udp_checksum(src_addr, dst_addr, seg) if src_addr and dst_addr else 0
     return seg[:6] + struct.pack("!H", checksum) + seg[8:]

@@ -33,6 +33,7 @@ from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
+from dissectors.link import ip_offset
 from nhrpscope.capture import CaptureError, CaptureReader, Record
 
 
@@ -46,37 +47,6 @@ class Item:
     comment: str | None = None
     source: int = 0  # index of the capture it came from
     source_number: int = 0  # its number in that capture
-
-
-# Where the IP header starts, by link type; None: unknown.
-_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
-
-
-def ip_offset(linktype: int, data: bytes) -> int | None:
-    """Offset of the IPv4/IPv6 header in a frame (without decoding it), or None."""
-    if linktype == 1:  # Ethernet, with any 802.1Q/QinQ tags
-        off = 12
-        n = len(data)
-        while off + 2 <= n:
-            et = (data[off] << 8) | data[off + 1]
-            if et in _VLAN_TPIDS:
-                off += 4
-                continue
-            return off + 2 if et in (0x0800, 0x86DD) else None
-        return None
-    if linktype in (101, 12, 14, 228, 229):
-        return 0
-    if linktype == 113:  # Linux SLL
-        if len(data) >= 16 and data[14:16] in (b"\x08\x00", b"\x86\xdd"):
-            return 16
-        return None
-    if linktype == 276:  # Linux SLL2
-        if len(data) >= 20 and data[0:2] in (b"\x08\x00", b"\x86\xdd"):
-            return 20
-        return None
-    if linktype in (0, 108):  # BSD null / loop
-        return 4 if len(data) >= 5 and data[4] >> 4 in (4, 6) else None
-    return None
 
 
 def dedup_key(linktype: int, data: bytes) -> tuple | None:
