@@ -44,7 +44,7 @@ import ipaddress
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, addr_str, internet_checksum
 from dissectors.esp_algorithms import (
@@ -177,7 +177,7 @@ class SecurityAssociation:
         elif self.integrity == "null":
             want = 0
         elif self.integrity == "unknown" or self.auth_key is None:
-            want = integ.icv_len or self.icv_len
+            want = integ.icv_len or self.icv_len or 0
             if not want or not 1 <= want <= 64:
                 raise ValueError("an unchecked ICV needs a length of 1..64 bytes")
             self.integrity, self.auth_key = "unknown", None
@@ -315,7 +315,7 @@ def _remember(sa: SecurityAssociation, hi: int | None, seq: int) -> None:
         sa.esn_hint = (hi, seq)
 
 
-def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
+def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | None,
           problems: list[Problem]) -> Decoded:
     enc = ENCRYPTION[sa.encryption]
     icv_len = sa.icv_len or 0
@@ -632,7 +632,8 @@ class EspPeek:
             raise ValueError(f"no fast path for {enc.name}")
         # What the full path checks as the ICV (decode_esp: HMACs here, the tag of a
         # combined mode); the HMAC's hashed pads are made on the first ``verify``.
-        self._inner = self._outer = None
+        self._inner: Any = None  # hashlib objects, made on the first verify
+        self._outer: Any = None
         self._verifies = not enc.is_aead and not (
             self.icv_len and sa.auth_key is not None and can_verify(sa.integrity))
         self._hmac = None
@@ -753,7 +754,7 @@ class EspPeek:
         h.update(b[q:e - self.icv_len])
         if hi is not None:
             h.update(hi.to_bytes(4, "big"))
-        o = self._outer.copy()  # type: ignore[union-attr]
+        o = self._outer.copy()
         o.update(h.digest())
         if o.digest()[:self.icv_len] != b[e - self.icv_len:e]:
             return False

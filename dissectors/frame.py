@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from dissectors import gre as gre_mod
 from dissectors import ip as ip_mod
@@ -174,7 +175,7 @@ class FrameDecoder:
                     return
                 src, dst = rec.src, rec.dst
                 proto = rec.protocol
-                ip_len = rec.total_length if kind == "ipv4" else 40 + rec.payload_length
+                ip_len = rec.total_length if isinstance(rec, ip_mod.IPv4) else 40 + rec.payload_length
                 cut = ip_len > len(buf)
                 payload, poff = d.payload, off + d.payload_offset
                 if frag is not None:
@@ -213,11 +214,12 @@ class FrameDecoder:
                     # alone makes the record (a capture has a few: per key and payload type)
                     hl = 8 if buf[0] & 0x20 else 4
                     head = buf[:hl]
-                    d = self._gre.get(head)
-                    if d is None:
-                        d = gre_mod.decode_gre(head)
+                    cached = self._gre.get(head)
+                    if cached is None:
+                        cached = gre_mod.decode_gre(head)
                         if len(self._gre) < _CACHE_MAX:
-                            self._gre[head] = d
+                            self._gre[head] = cached
+                    d = cached
                     d = gre_mod.Decoded(d.record, buf[hl:], d.problems, hl)
                 else:
                     d = gre_mod.decode_gre(buf)
@@ -267,7 +269,7 @@ class FrameDecoder:
             if kind == "esp":
                 from dissectors.esp import decode_esp
 
-                sa = None
+                sa: Any = None  # the SA the caller's lookup gives
                 if self.sa_lookup is not None and len(buf) >= 4:
                     sa = self.sa_lookup(int.from_bytes(buf[:4], "big"), src, dst)
                 if cut and sa is not None:

@@ -271,7 +271,7 @@ def _transform_name(version: int, proto: int, t: Transform) -> str:
 
 def _n() -> str:
     """A derived name: filled in by the decoder, not compared, not encoded."""
-    return field(default="", compare=False)  # type: ignore[return-value]
+    return field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,7 +643,7 @@ def encode_payloads(version: int, payloads: list[Payload] | tuple[Payload, ...])
             nxt = p.inner  # SK's next payload names the first payload inside it
         else:
             nxt = types[i + 1] if i + 1 < len(payloads) else 0
-        out += struct.pack("!BBH", nxt, 0x80 if p.critical else 0, 4 + len(body)) + body
+        out += struct.pack("!BBH", nxt, 0x80 if getattr(p, "critical", False) else 0, 4 + len(body)) + body
     return (types[0] if types else 0), out
 
 

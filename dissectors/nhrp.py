@@ -485,7 +485,7 @@ def _decode_cies(
     buf: bytes, pos: int, limit: int, afn: int, protocol_type: int, problems: list[Problem]
 ) -> tuple[tuple[Cie, ...], bool]:
     """CIEs filling [pos, limit); the flag says whether every byte was consumed."""
-    cies = []
+    cies: list[Cie] = []
     while pos < limit:
         try:
             cie, pos = decode_cie(
@@ -639,6 +639,8 @@ def _decode_ip_layers(raw: bytes, depth: int, quoted: QuotedDecoder | None
 _FIELDS = [f.name for f in dataclass_fields(NhrpPacket)]
 _FIELD_VALUES = attrgetter(*_FIELDS)
 _RID, _CSUM = _FIELDS.index("request_id"), _FIELDS.index("checksum")
+# the constructor, called with all fields in order (which mypy cannot count)
+_new_packet: Callable[..., NhrpPacket] = NhrpPacket
 
 
 class NhrpMemo:
@@ -674,8 +676,8 @@ def decode_nhrp(buf: bytes, *, nesting: int = 0, memo: NhrpMemo | None = None,
         rec, problems, end = hit
         if internet_checksum(buf[:rec.packet_size]) == 0:
             v = _FIELD_VALUES(rec)  # dataclasses.replace, at a fifth of its cost
-            rec = NhrpPacket(*v[:_RID], int.from_bytes(buf[24:28], "big"), *v[_RID + 1:_CSUM],
-                             (buf[12] << 8) | buf[13], *v[_CSUM + 1:])
+            rec = _new_packet(*v[:_RID], int.from_bytes(buf[24:28], "big"), *v[_RID + 1:_CSUM],
+                              (buf[12] << 8) | buf[13], *v[_CSUM + 1:])
             return Decoded(rec, b"", list(problems), end)
     d = _decode(buf, 0, quoted)
     if d.record is not None and d.record.checksum_ok:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import struct
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -351,7 +352,7 @@ def test_mutated_packets_never_raise(buf):
 
 
 def _registration(**kw) -> NhrpPacket:
-    base = dict(
+    base: dict[str, Any] = dict(
         request_id=1,
         flags=("unique", "cisco-nat"),
         src_nbma="169.254.100.1",
@@ -508,12 +509,12 @@ def _type9(body: bytes):
     raw = struct.pack("!HH", 9, len(body)) + body + struct.pack("!HH", 0x8000, 0)
     wire = encode_nhrp(_registration(extensions=()))
     offset = len(wire)
-    wire = bytearray(wire + raw)
-    wire[10:12] = len(wire).to_bytes(2, "big")
-    wire[14:16] = offset.to_bytes(2, "big")
-    wire[12:14] = b"\0\0"
-    wire[12:14] = internet_checksum(bytes(wire)).to_bytes(2, "big")
-    decoded = decode_nhrp(bytes(wire))
+    buf = bytearray(wire + raw)
+    buf[10:12] = len(buf).to_bytes(2, "big")
+    buf[14:16] = offset.to_bytes(2, "big")
+    buf[12:14] = b"\0\0"
+    buf[12:14] = internet_checksum(bytes(buf)).to_bytes(2, "big")
+    decoded = decode_nhrp(bytes(buf))
     return decoded.record.extensions[0], decoded.problems
 
 

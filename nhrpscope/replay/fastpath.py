@@ -257,9 +257,10 @@ class Classifier:
         if lt == LINKTYPE_ETHERNET and n >= 34 and (b[12] << 8 | b[13]) == ETH_IPV4:
             off = 14
         else:
-            off = ip_offset(lt, b)
-            if off is None:
+            found = ip_offset(lt, b)
+            if found is None:
                 return None
+            off = found
         ip = peek_ipv4(b, off)
         if ip is None or ip.version != 4 or ip.ihl < IPV4_MIN_LEN or ip.flags_fragment & IPV4_FRAGMENT:
             return None  # not IPv4 (nor a whole packet: the decoder reassembles)
@@ -412,6 +413,7 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
             pass
 
     classify, classify_batch = classifier._classify, classifier.classify_batch
+    end: tuple[str, Any]
     try:
         with CaptureSource([path], on_secrets=on_secrets, dedup=dedup, dedup_window=dedup_window,
                            reorder_window=reorder_window, reorder_max=reorder_max) as src:

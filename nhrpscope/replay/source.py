@@ -56,9 +56,10 @@ def dedup_key(linktype: int, data: bytes) -> tuple | None:
     if linktype == 1 and len(data) >= 34 and data[12] == 8 and data[13] == 0:
         off = 14
     else:
-        off = ip_offset(linktype, data)
-        if off is None or off >= len(data):
+        found = ip_offset(linktype, data)
+        if found is None or found >= len(data):
             return None
+        off = found
     v = data[off] >> 4
     if v == 4:
         if len(data) < off + 20:
@@ -179,7 +180,8 @@ class CaptureSource:
             self._stage.close()
             self._stage = None
         if self._proc is not None:
-            _stop(*self._proc, False)  # the reading process, if still there, is stopped
+            proc, err = self._proc
+            _stop(proc, err, False)  # the reading process, if still there, is stopped
             self._proc = None
         for r in self.readers:
             r.close()
