@@ -288,5 +288,22 @@ def decode_erspan(buf: bytes, protocol_type: int, seq_present: bool) -> Decoded:
     return Decoded(rec, bytes(buf[pos:]), [], pos)
 
 
-def encode_erspan2(frame: bytes, *, session_id: int = 1, vlan: int = 0, index: int = 0) -> bytes:
-    return struct.pack("!II", (1 << 28) | (vlan << 16) | session_id, index & 0xFFFFF) + frame
+def encode_erspan2(frame: bytes, *, session_id: int = 1, vlan: int = 0, index: int = 0,
+                   cos: int = 0) -> bytes:
+    return struct.pack("!II", (1 << 28) | (vlan << 16) | (cos << 13) | session_id,
+                       index & 0xFFFFF) + frame
+
+
+def encode_erspan(rec: Erspan, frame: bytes) -> bytes:
+    """The ERSPAN header a record describes (the round-trip partner of
+    decode_erspan; type I has none), followed by the mirrored frame. GRE
+    carries type I and II as 0x88BE (type I without a sequence number),
+    type III as 0x22EB."""
+    if rec.type == 1:
+        return bytes(frame)
+    session, vlan, cos = rec.session_id or 0, rec.vlan or 0, rec.cos or 0
+    if rec.type == 2:
+        return encode_erspan2(frame, session_id=session, vlan=vlan, index=rec.index or 0, cos=cos)
+    w3 = ((rec.hw_id or 0) & 0x3F) << 4 | (8 if rec.direction == "egress" else 0)
+    return struct.pack("!III", (2 << 28) | (vlan << 16) | (cos << 13) | session,
+                       rec.timestamp or 0, w3) + frame

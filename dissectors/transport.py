@@ -66,6 +66,17 @@ def decode_icmp(buf: bytes, v6: bool = False) -> Decoded:
     return Decoded(rec, b"", problems, len(buf))
 
 
+def encode_icmp(type_: int, code: int, rest: int, data: bytes, *, v6: bool = False) -> bytes:
+    """An ICMP message: type, code, the 4 bytes after the checksum
+    (``rest``: identifier and sequence number, the MTU ...) and the data. The
+    checksum is computed for ICMP; ICMPv6's needs the IPv6 pseudo-header,
+    so it is left zero."""
+    hdr = struct.pack("!BBHI", type_, code, 0, rest) + data
+    if v6:
+        return hdr
+    return hdr[:2] + struct.pack("!H", internet_checksum(hdr)) + hdr[4:]
+
+
 def encode_icmp_echo(ident: int, seq: int, data: bytes, *, reply: bool = False) -> bytes:
     hdr = struct.pack("!BBHHH", 0 if reply else 8, 0, 0, ident, seq) + data
     return hdr[:2] + struct.pack("!H", internet_checksum(hdr)) + hdr[4:]
