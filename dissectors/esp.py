@@ -250,22 +250,26 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
     buf = bytes(buf)
     n = len(buf)
     if n < 4:
-        return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp", "esp.truncated", "error")])
+        return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp",
+                                           "esp.truncated", "error")])
     spi = int.from_bytes(buf[:4], "big")
     desc = sa.describe() if sa is not None else None
     if n < ESP_HEADER_LEN:
         rec = EspHeader(spi, None, status="truncated", sa_desc=desc)
-        return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp", "esp.truncated", "error")], n)
+        return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp",
+                                          "esp.truncated", "error")], n)
     spi, seq = ESP_HEADER.unpack_from(buf)
     problems: list[Problem] = []
     if spi == 0:
-        problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp", "esp.spi-reserved", "warning"))
+        problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp",
+                                "esp.spi-reserved", "warning"))
     if sa is None:
         return Decoded(EspHeader(spi, seq, status="no-key"), b"", problems, 8)
     try:
         return _open(buf, spi, seq, sa, desc, problems)
     except (ValueError, TypeError, OverflowError, KeyError) as e:  # defensive: never raise
-        problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp", "esp.decrypt-failed", "error"))
+        problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp",
+                                "esp.decrypt-failed", "error"))
         rec = EspHeader(spi, seq, status="decryption-failed", sa_desc=desc)
         return Decoded(rec, b"", problems, 8)
 
@@ -332,16 +336,19 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
 
     if n < start + min_ct + icv_len:
         problems.append(Problem(n, f"ESP packet of {n} bytes is shorter than {desc} needs "
-                                   f"({start + min_ct + icv_len})", "esp", "esp.truncated", "error"))
+                                   f"({start + min_ct + icv_len})", "esp",
+                                       "esp.truncated", "error"))
         return result("truncated")
     ct = buf[start : n - icv_len]
     wire_icv = buf[n - icv_len :]
     if enc.kind == "cbc" and len(ct) % enc.block:
         problems.append(Problem(start, f"ciphertext of {len(ct)} bytes is not a whole number of "
-                                       f"{enc.block}-byte blocks (truncated capture?)", "esp", "esp.block-length", "error"))
+                                       f"{enc.block}-byte blocks (truncated capture?)", "esp",
+                                           "esp.block-length", "error"))
         return result("truncated")
     if (iv_len + len(ct)) % 4:
-        problems.append(Problem(n - icv_len, "ICV does not start on a 32-bit boundary", "esp", "esp.icv-alignment", "warning"))
+        problems.append(Problem(n - icv_len, "ICV does not start on a 32-bit boundary", "esp",
+                                "esp.icv-alignment", "warning"))
 
     spi_b = buf[:4]
     seq_b = buf[4:8]

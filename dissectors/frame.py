@@ -90,7 +90,8 @@ class FrameDecoder:
         pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
         start = _link_start(linktype)
         if start is None:
-            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link", "frame.linktype", "error"))
+            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link",
+                                        "frame.linktype", "error"))
             pkt.layers.append(Data(len(data), f"linktype-{linktype}"))
             return pkt
         self._chain(pkt, start, data, 0)

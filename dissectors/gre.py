@@ -126,7 +126,8 @@ def decode_gre(buf: bytes) -> Decoded:
 
     def need(n: int, what: str) -> bool:
         if pos + n > len(buf):
-            problems.append(Problem(pos, f"GRE {what} field cut short", "gre", "gre.truncated", "error"))
+            problems.append(Problem(pos, f"GRE {what} field cut short", "gre",
+                                    "gre.truncated", "error"))
             return False
         return True
 
@@ -167,14 +168,16 @@ def decode_gre(buf: bytes) -> Decoded:
             pos += sre_len
         routing = bytes(buf[start:pos])
     if version not in (0, 1):
-        problems.append(Problem(1, f"GRE version {version} is unknown", "gre", "gre.version", "error"))
+        problems.append(Problem(1, f"GRE version {version} is unknown", "gre",
+                                "gre.version", "error"))
     elif version == 0 and fl & GRE_RESERVED0:
         problems.append(Problem(0, f"GRE reserved flag bits set (0x{fl & GRE_RESERVED0:04x})", "gre", "gre.reserved", "warning"))
     checksum_ok = None
     if fl & GRE_C and checksum is not None:
         checksum_ok = internet_checksum(bytes(buf)) == 0
         if not checksum_ok:
-            problems.append(Problem(4, f"GRE checksum 0x{checksum:04x} is wrong", "gre", "gre.checksum", "error"))
+            problems.append(Problem(4, f"GRE checksum 0x{checksum:04x} is wrong", "gre",
+                                    "gre.checksum", "error"))
     names = tuple(n for bit, n in _FLAG_NAMES if fl & bit)
     rec = Gre(version, key, seq, checksum_ok, ptype, PROTOCOL_NAMES.get(ptype, f"0x{ptype:04x}"), names,
               checksum, offset, (fl >> 8) & 7, routing, ack, plen, call_id)
@@ -240,7 +243,8 @@ def decode_cmd(buf: bytes) -> Decoded:
     """Inside GRE the carried protocol type comes first, then version,
     length, options and the SGT (as IOS sends it and tshark reads it)."""
     if len(buf) < 8:
-        return Decoded(None, b"", [Problem(0, "Cisco MetaData header cut short", "cmd", "cmd.truncated", "error")])
+        return Decoded(None, b"", [Problem(0, "Cisco MetaData header cut short", "cmd",
+                                           "cmd.truncated", "error")])
     et, ver, ln, opt, sgt = struct.unpack_from("!HBBHH", buf)
     return Decoded(CiscoMetaData(ver, ln, opt, sgt, et), bytes(buf[8:]), [], 8)
 
@@ -270,7 +274,8 @@ def decode_erspan(buf: bytes, protocol_type: int, seq_present: bool) -> Decoded:
     if protocol_type == PT_ERSPAN2 and not seq_present:
         return Decoded(Erspan(1), bytes(buf), [], 0)  # type I: no header at all
     if len(buf) < 8:
-        return Decoded(None, b"", [Problem(0, "ERSPAN header cut short", "erspan", "erspan.truncated", "error")])
+        return Decoded(None, b"", [Problem(0, "ERSPAN header cut short", "erspan",
+                                           "erspan.truncated", "error")])
     w1, w2 = struct.unpack_from("!II", buf)
     ver = w1 >> 28
     session = w1 & 0x3FF
@@ -279,11 +284,13 @@ def decode_erspan(buf: bytes, protocol_type: int, seq_present: bool) -> Decoded:
     if protocol_type == PT_ERSPAN2 or ver == 1:
         return Decoded(Erspan(2, session, vlan, cos, w2 & 0xFFFFF), bytes(buf[8:]), [], 8)
     if len(buf) < 12:
-        return Decoded(None, b"", [Problem(0, "ERSPAN III header cut short", "erspan", "erspan.truncated", "error")])
+        return Decoded(None, b"", [Problem(0, "ERSPAN III header cut short", "erspan",
+                                           "erspan.truncated", "error")])
     w3 = struct.unpack_from("!I", buf, 8)[0]
     pos = 12 + (8 if w3 & 1 else 0)  # O bit: platform-specific subheader
     if pos > len(buf):
-        return Decoded(None, b"", [Problem(12, "ERSPAN III platform subheader cut short", "erspan", "erspan.truncated", "error")])
+        return Decoded(None, b"", [Problem(12, "ERSPAN III platform subheader cut short", "erspan",
+                                           "erspan.truncated", "error")])
     rec = Erspan(3, session, vlan, cos, None, w2, (w3 >> 4) & 0x3F, "egress" if w3 & 8 else "ingress")
     return Decoded(rec, bytes(buf[pos:]), [], pos)
 

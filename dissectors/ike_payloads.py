@@ -472,7 +472,8 @@ def _dec_attrs(buf: bytes, pos: int, end: int, ctx: str) -> tuple[Attribute, ...
             t &= 0x7FFF
         else:
             if pos + v > end:
-                raise Malformed(pos, f"attribute value of {v} bytes runs past its transform", "ike.attribute")
+                raise Malformed(pos, f"attribute value of {v} bytes runs past its transform",
+                                "ike.attribute")
             val = bytes(buf[pos: pos + v])
             pos += v
         name, vname = _attr_names(ctx, t, val)
@@ -507,7 +508,8 @@ def _dec_proposals(version: int, buf: bytes, pos: int, end: int) -> tuple[Propos
         more, _res, plen, num, proto, spi_size, ntrans = struct.unpack_from("!BBHBBBB", buf, pos)
         pend = pos + plen
         if plen < 8 + spi_size or pend > end:
-            raise Malformed(pos + 2, f"proposal length {plen} does not fit its SA payload", "ike.proposal")
+            raise Malformed(pos + 2, f"proposal length {plen} does not fit its SA payload",
+                            "ike.proposal")
         q = pos + 8
         spi = bytes(buf[q: q + spi_size])
         q += spi_size
@@ -519,14 +521,16 @@ def _dec_proposals(version: int, buf: bytes, pos: int, end: int) -> tuple[Propos
             _tm, _r, tlen, a, b, c = struct.unpack_from("!BBHBBH", buf, q)
             tend = q + tlen
             if tlen < 8 or tend > pend:
-                raise Malformed(q + 2, f"transform length {tlen} does not fit its proposal", "ike.transform")
+                raise Malformed(q + 2, f"transform length {tlen} does not fit its proposal",
+                                "ike.transform")
             attrs = _dec_attrs(buf, q + 8, tend, ctx)
             t = Transform(a, 0, b, attrs) if version == 1 else Transform(0, a, c, attrs)
             trans.append(Transform(t.number, t.transform_type, t.transform_id, attrs,
                                    _transform_name(version, proto, t)))
             q = tend
         if len(trans) != ntrans:
-            raise Malformed(pos + 7, f"proposal says {ntrans} transforms, has {len(trans)}", "ike.proposal")
+            raise Malformed(pos + 7, f"proposal says {ntrans} transforms, has {len(trans)}",
+                            "ike.proposal")
         pname = (V2_PROTOCOLS if version == 2 else PROTOCOLS).get(proto, f"protocol-{proto}")
         props.append(Proposal(num, proto, spi, tuple(trans), pname))
         pos = pend
@@ -672,7 +676,8 @@ def _decode_one(version: int, ptype: int, crit: bool, nxt: int, body: bytes) -> 
     if ptype == (1 if v1 else 33):
         if v1:
             if len(body) < 8:
-                raise Malformed(0, "SA payload shorter than DOI and situation", "ike.payload-length")
+                raise Malformed(0, "SA payload shorter than DOI and situation",
+                                "ike.payload-length")
             doi, sit = struct.unpack_from("!II", body)
             return SaPayload(_dec_proposals(1, body, 8, len(body)), doi, sit, crit, name)
         return SaPayload(_dec_proposals(2, body, 0, len(body)), None, None, crit, name)
@@ -727,7 +732,8 @@ def _decode_one(version: int, ptype: int, crit: bool, nxt: int, body: bytes) -> 
         need = head + spi_size * count
         if len(body) != need:
             raise Malformed(head - 2, f"delete payload says {count} SPIs of {spi_size} bytes "
-                            f"({need - head} bytes) but has {len(body) - head}", "ike.payload-length")
+                            f"({need - head} bytes) but has {len(body) - head}",
+                                "ike.payload-length")
         spis = tuple(body[head + i * spi_size: head + (i + 1) * spi_size] for i in range(count))
         return DeletePayload(proto, spi_size, spis, doi, crit, name)
     if not v1 and ptype == 46:
@@ -759,7 +765,8 @@ def decode_payloads(version: int, first: int, buf: bytes, *, encrypted: bool = F
         nxt, crit, plen = struct.unpack_from("!BBH", buf, pos)
         if plen < 4 or pos + plen > len(buf):
             problems.append(Problem(pos + 2, f"{payload_name(version, ptype)} payload length {plen} does "
-                                    f"not fit the {len(buf) - pos} bytes left", LAYER, "ike.payload-length", "error"))
+                                    f"not fit the {len(buf) - pos} bytes left", LAYER,
+                                        "ike.payload-length", "error"))
             break
         body = buf[pos + 4: pos + plen]
         try:
@@ -772,5 +779,6 @@ def decode_payloads(version: int, first: int, buf: bytes, *, encrypted: bool = F
             break
         ptype = nxt
     if pos < len(buf) and not (out and isinstance(out[-1], (EncryptedPayload, EncryptedFragmentPayload))):
-        problems.append(Problem(pos, f"{len(buf) - pos} bytes after the last payload", LAYER, "ike.trailing", "warning"))
+        problems.append(Problem(pos, f"{len(buf) - pos} bytes after the last payload", LAYER,
+                                "ike.trailing", "warning"))
     return out, problems

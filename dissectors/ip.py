@@ -158,22 +158,26 @@ def decode_ipv4(buf: bytes) -> tuple[IPv4 | None, Decoded, Fragment | None]:
     vihl, tos, total, ident, fl, ttl, proto, csum, src, dst = IPV4_HEADER.unpack_from(buf)
     version, ihl = vihl >> 4, (vihl & 15) * 4
     if version != 4:
-        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4", "ip.version", "error"))
+        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4",
+                                "ip.version", "error"))
         return None, Decoded(None, b"", problems), None
     if ihl < 20:
-        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4", "ip.header-length", "error"))
+        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4",
+                                "ip.header-length", "error"))
         return None, Decoded(None, b"", problems), None
     if ihl > len(buf):
         problems.append(Problem(0, f"IPv4 header length {ihl} beyond the {len(buf)} captured bytes", "ipv4", "ip.truncated", "error"))
         return None, Decoded(None, b"", problems), None
     checksum_ok = internet_checksum(buf[:ihl]) == 0
     if not checksum_ok:
-        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4", "ip.checksum", "error"))
+        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4",
+                                "ip.checksum", "error"))
     flags = tuple(n for bit, n in ((0x8000, "reserved"), (IPV4_DF, "df"), (IPV4_MF, "mf")) if fl & bit)
     frag_off = (fl & IPV4_OFFSET) * 8
     end = total
     if total < ihl:
-        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4", "ip.length", "error"))
+        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4",
+                                "ip.length", "error"))
         end = len(buf)
     elif total > len(buf):
         problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4", "ip.truncated", "error"))
@@ -210,7 +214,8 @@ def decode_ipv6(buf: bytes) -> tuple[IPv6 | None, Decoded, Fragment | None]:
                                                  "ipv6", "ip.truncated", "error")]), None
     word, plen, nh, hlim, src, dst = IPV6_HEADER.unpack_from(buf)
     if word >> 28 != 6:
-        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6", "ip.version", "error"))
+        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6",
+                                "ip.version", "error"))
         return None, Decoded(None, b"", problems), None
     end = 40 + plen
     if end > len(buf):
@@ -221,7 +226,8 @@ def decode_ipv6(buf: bytes) -> tuple[IPv6 | None, Decoded, Fragment | None]:
     frag: tuple[int, bool, int] | None = None
     while proto in _V6_EXT and len(exts) < 16:
         if pos + 8 > end:
-            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6", "ip.truncated", "error"))
+            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6",
+                                    "ip.truncated", "error"))
             break
         nxt, hl = buf[pos], buf[pos + 1]
         if proto == 44:

@@ -147,7 +147,8 @@ SLL_HEADER_LEN, SLL2_HEADER_LEN, NULL_HEADER_LEN = 16, 20, 4
 
 def decode_sll(buf: bytes) -> tuple[list[Layer], Decoded]:
     if len(buf) < SLL_HEADER_LEN:
-        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL) header cut short", "sll", "sll.truncated", "error")])
+        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL) header cut short", "sll",
+                                               "sll.truncated", "error")])
     ptype, arphrd, alen = struct.unpack_from("!HHH", buf, 0)
     addr = buf[6 : 6 + min(alen, 8)]
     ethertype = struct.unpack_from("!H", buf, 14)[0]
@@ -164,7 +165,8 @@ def encode_sll(rec: LinuxSll, payload: bytes) -> bytes:
 
 def decode_sll2(buf: bytes) -> tuple[list[Layer], Decoded]:
     if len(buf) < SLL2_HEADER_LEN:
-        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL2) header cut short", "sll2", "sll2.truncated", "error")])
+        return [], Decoded(None, b"", [Problem(0, "Linux cooked (SLL2) header cut short", "sll2",
+                                               "sll2.truncated", "error")])
     ethertype, _res, ifindex, arphrd, ptype, alen = struct.unpack_from("!HHIHBB", buf, 0)
     addr = buf[12 : 12 + min(alen, 8)]
     rec = LinuxSll2(ethertype, ifindex, arphrd, ptype, mac_str(addr))
@@ -182,7 +184,8 @@ def decode_null(buf: bytes, *, big_endian: bool = False) -> tuple[list[Layer], D
     """DLT_NULL stores the family in host byte order (unknown to us); LOOP in
     network order. Try both orders for NULL."""
     if len(buf) < NULL_HEADER_LEN:
-        return [], Decoded(None, b"", [Problem(0, "loopback header cut short", "null", "null.truncated", "error")])
+        return [], Decoded(None, b"", [Problem(0, "loopback header cut short", "null",
+                                               "null.truncated", "error")])
     if big_endian:
         fam = struct.unpack_from("!I", buf)[0]
     else:

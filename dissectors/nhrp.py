@@ -430,7 +430,8 @@ def _check_len(
     """Report an address whose length does not fit its (known) family."""
     if n and family in table and n != table[family][0]:
         want, label = table[family]
-        problems.append(Problem(offset, f"{what} is {n} bytes, {label} needs {want}", LAYER, "nhrp.address-length", "warning"))
+        problems.append(Problem(offset, f"{what} is {n} bytes, {label} needs {want}", LAYER,
+                                "nhrp.address-length", "warning"))
 
 
 def decode_cie(
@@ -513,7 +514,8 @@ def _decode_extension(
     name = extension_name(ext_type)
     if ext_type == EXT_END:
         if body:
-            problems.append(Problem(offset, f"end extension carries {len(body)} bytes", LAYER, "nhrp.extension", "warning"))
+            problems.append(Problem(offset, f"end extension carries {len(body)} bytes", LAYER,
+                                    "nhrp.extension", "warning"))
         return EndExtension(ext_type, name, compulsory, length, body)
     if ext_type == EXT_NAT_OR_CAPABILITIES:
         # Cisco's NAT address extension and RFC 2735 device capabilities share
@@ -552,7 +554,8 @@ def _decode_extension(
     if ext_type in _AUTH_EXT_NAMES:
         if len(body) < 4:
             problems.append(
-                Problem(offset, f"authentication extension of {len(body)} bytes has no SPI", LAYER, "nhrp.extension", "error")
+                Problem(offset, f"authentication extension of {len(body)} bytes has no SPI", LAYER,
+                        "nhrp.extension", "error")
             )
             return AuthenticationExtension(ext_type, name, compulsory, length, None, None, body)
         data = body[4:]
@@ -563,7 +566,8 @@ def _decode_extension(
     if ext_type == EXT_VENDOR_PRIVATE:
         if len(body) < 3:
             problems.append(
-                Problem(offset, f"vendor-private extension of {len(body)} bytes has no OUI", LAYER, "nhrp.extension", "error")
+                Problem(offset, f"vendor-private extension of {len(body)} bytes has no OUI", LAYER,
+                        "nhrp.extension", "error")
             )
             return VendorPrivateExtension(ext_type, name, compulsory, length, None, body)
         oui = int.from_bytes(body[:3], "big")
@@ -578,11 +582,13 @@ def _decode_extensions(
     cut_short = False  # a truncation already explains a missing end extension
     while pos < end:
         if exts and isinstance(exts[-1], EndExtension):
-            problems.append(Problem(pos, f"{end - pos} bytes after the end extension", LAYER, "nhrp.extension", "warning"))
+            problems.append(Problem(pos, f"{end - pos} bytes after the end extension", LAYER,
+                                    "nhrp.extension", "warning"))
             break
         if end - pos < EXT_HEADER_LEN:
             problems.append(
-                Problem(pos, f"truncated extension header: {end - pos} of 4 bytes", LAYER, "nhrp.extension", "error")
+                Problem(pos, f"truncated extension header: {end - pos} of 4 bytes", LAYER,
+                        "nhrp.extension", "error")
             )
             cut_short = True
             break
@@ -607,7 +613,8 @@ def _decode_extensions(
         )
         pos = body_end
     if exts and not cut_short and not isinstance(exts[-1], EndExtension):
-        problems.append(Problem(end, "extensions not terminated by an end extension", LAYER, "nhrp.extension", "warning"))
+        problems.append(Problem(end, "extensions not terminated by an end extension", LAYER,
+                                "nhrp.extension", "warning"))
     return tuple(exts)
 
 
@@ -689,7 +696,8 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
     problems: list[Problem] = []
     if len(buf) < FIXED_LEN:
         problems.append(
-            Problem(0, f"truncated NHRP fixed header: {len(buf)} of {FIXED_LEN} bytes", LAYER, PROBLEM_TRUNCATED, "error")
+            Problem(0, f"truncated NHRP fixed header: {len(buf)} of {FIXED_LEN} bytes", LAYER,
+                    PROBLEM_TRUNCATED, "error")
         )
         return Decoded(None, b"", problems, len(buf))
 
@@ -700,21 +708,25 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
     version, type_code, shtl, sstl = buf[16], buf[17], buf[18], buf[19]
 
     if version != 1:
-        problems.append(Problem(16, f"unknown NHRP version {version}", LAYER, "nhrp.version", "error"))
+        problems.append(Problem(16, f"unknown NHRP version {version}", LAYER,
+                                "nhrp.version", "error"))
 
     # Where the packet ends: its own size when the buffer holds it, else the buffer.
     if size < FIXED_LEN:
-        problems.append(Problem(10, f"packet size {size} is less than the fixed header", LAYER, PROBLEM_LENGTH, "error"))
+        problems.append(Problem(10, f"packet size {size} is less than the fixed header", LAYER,
+                                PROBLEM_LENGTH, "error"))
         end = len(buf)
     elif size > len(buf):
         problems.append(
-            Problem(len(buf), f"truncated: packet size {size}, {len(buf)} bytes present", LAYER, PROBLEM_LENGTH, "error")
+            Problem(len(buf), f"truncated: packet size {size}, {len(buf)} bytes present", LAYER,
+                    PROBLEM_LENGTH, "error")
         )
         end = len(buf)
     else:
         if size < len(buf):
             problems.append(
-                Problem(size, f"{len(buf) - size} bytes after the packet size {size}", LAYER, PROBLEM_LENGTH, "warning")
+                Problem(size, f"{len(buf) - size} bytes after the packet size {size}", LAYER,
+                        PROBLEM_LENGTH, "warning")
             )
         end = size
 
@@ -724,7 +736,8 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
         if not checksum_ok:
             want = internet_checksum(buf[:12] + b"\0\0" + buf[14:size])
             problems.append(
-                Problem(12, f"bad checksum 0x{checksum:04x}, should be 0x{want:04x}", LAYER, PROBLEM_CHECKSUM, "error")
+                Problem(12, f"bad checksum 0x{checksum:04x}, should be 0x{want:04x}", LAYER,
+                        PROBLEM_CHECKSUM, "error")
             )
 
     ext_start: int | None = None
@@ -732,7 +745,8 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
         mand_end = end
     elif extoff < FIXED_LEN + MANDATORY_LEN or extoff > size:
         problems.append(
-            Problem(14, f"extension offset {extoff} outside the packet (size {size})", LAYER, "nhrp.extension-offset", "error")
+            Problem(14, f"extension offset {extoff} outside the packet (size {size})", LAYER,
+                    "nhrp.extension-offset", "error")
         )
         mand_end = end
     else:

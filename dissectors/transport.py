@@ -51,7 +51,8 @@ def decode_icmp(buf: bytes, v6: bool = False) -> Decoded:
     t, c, csum, a, b = struct.unpack_from("!BBHHH", buf)
     names = ICMPV6_NAMES if v6 else ICMP_NAMES
     ok = None if v6 else internet_checksum(bytes(buf)) == 0  # v6 needs the pseudo-header
-    problems = [] if ok is not False else [Problem(2, f"ICMP checksum 0x{csum:04x} is wrong", proto, f"{proto}.checksum", "error")]
+    problems = [] if ok is not False else [Problem(2, f"ICMP checksum 0x{csum:04x} is wrong", proto,
+                                                   f"{proto}.checksum", "error")]
     ident = seq = mtu = osrc = odst = oproto = None
     if (not v6 and t in (0, 8)) or (v6 and t in (128, 129)):
         ident, seq = a, b
@@ -111,7 +112,8 @@ def decode_tcp(buf: bytes) -> Decoded:
     hl = (off >> 4) * 4
     problems = []
     if hl < 20 or hl > len(buf):
-        problems.append(Problem(12, f"TCP header length {hl} is impossible", "tcp", "tcp.header-length", "error"))
+        problems.append(Problem(12, f"TCP header length {hl} is impossible", "tcp",
+                                "tcp.header-length", "error"))
         hl = min(max(hl, 20), len(buf))
     names = tuple(n for bit, n in _TCP_FLAGS if fl & bit)
     return Decoded(Tcp(sp, dp, seq, ack, hl, names, win, len(buf) - hl), bytes(buf[hl:]), problems, hl)

@@ -96,13 +96,16 @@ def decode_udp(buf: bytes) -> Decoded:
     problems: list[Problem] = []
     end = length
     if length < 8:
-        problems.append(Problem(4, f"UDP length {length} is less than the 8-byte header", "udp", "udp.length", "error"))
+        problems.append(Problem(4, f"UDP length {length} is less than the 8-byte header", "udp",
+                                "udp.length", "error"))
         end = n
     elif length > n:
-        problems.append(Problem(4, f"UDP length {length} but only {n} bytes captured", "udp", "udp.truncated", "error"))
+        problems.append(Problem(4, f"UDP length {length} but only {n} bytes captured", "udp",
+                                "udp.truncated", "error"))
         end = n
     elif length < n:
-        problems.append(Problem(length, f"{n - length} bytes after the UDP datagram", "udp", "udp.trailing", "warning"))
+        problems.append(Problem(length, f"{n - length} bytes after the UDP datagram", "udp",
+                                "udp.trailing", "warning"))
     return Decoded(rec, buf[8:end], problems, 8)
 
 
@@ -171,12 +174,14 @@ def split_udp_payload(src_port: int, dst_port: int, payload: bytes) -> tuple[str
 
 def decode_nat_keepalive(buf: bytes) -> Decoded:
     if len(buf) < 1:
-        return Decoded(None, b"", [Problem(0, "empty NAT-keepalive", "nat-keepalive", "nat-keepalive.empty", "error")])
+        return Decoded(None, b"", [Problem(0, "empty NAT-keepalive", "nat-keepalive",
+                                           "nat-keepalive.empty", "error")])
     problems = []
     if buf[0] != 0xFF:
         problems.append(Problem(0, f"NAT-keepalive byte is 0x{buf[0]:02x}, not 0xff", "nat-keepalive", "nat-keepalive.value", "warning"))
     if len(buf) > 1:
-        problems.append(Problem(1, f"{len(buf) - 1} bytes after the NAT-keepalive", "nat-keepalive", "nat-keepalive.trailing", "warning"))
+        problems.append(Problem(1, f"{len(buf) - 1} bytes after the NAT-keepalive", "nat-keepalive",
+                                "nat-keepalive.trailing", "warning"))
     return Decoded(NatKeepalive(buf[0]), b"", problems, 1)
 
 
