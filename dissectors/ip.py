@@ -31,6 +31,9 @@ IP_PROTO_NAMES = {
 # RFC 791's fixed header: version+IHL, TOS, total length, identification,
 # flags+fragment offset, TTL, protocol, checksum, source, destination.
 IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+# The same header as a fast path tests it: IPV4_HEADER's version+IHL, total
+# length, flags+fragment offset and protocol, the fields between skipped.
+IPV4_TESTED = struct.Struct("!BxH2xHxB")
 IPV4_MIN_LEN = 20
 IPV4_DF, IPV4_MF, IPV4_OFFSET = 0x4000, 0x2000, 0x1FFF
 IPV4_FRAGMENT = IPV4_MF | IPV4_OFFSET  # either set: a fragment (the reassembler's)

@@ -61,6 +61,10 @@ def test_peek_ipv4_agrees_with_decode_ipv4(src, dst, proto, payload, ttl, ident,
     assert (ip.ipv4_str(h.src), ip.ipv4_str(h.dst)) == (rec.src, rec.dst)
     assert h.is_fragment == (frag is not None)
     assert ip.peek_ipv4(wire[:19]) is None
+    # the fast path's view of the same header: IPV4_HEADER's tested fields
+    vihl, total, fl, proto_ = ip.IPV4_TESTED.unpack_from(wire)
+    assert ((vihl >> 4), (vihl & 15) * 4, total, fl, proto_) == (
+        h.version, h.ihl, h.total_length, h.flags_fragment, h.protocol)
 
 
 @FAST

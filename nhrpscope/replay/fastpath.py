@@ -19,11 +19,15 @@ no object per frame, and hands back the few values counting needs:
 The types are in ``nhrpscope.replay.items``; ``classify_batch`` hands on
 plain tuples in their layouts (why: that module's doc).
 
-The headers are read with the dissectors' own peeks and layouts
-(``dissectors.link.ip_offset``, ``ip.peek_ipv4``, ``gre.peek_gre``,
-``udp.UDP_PORTS``, ``esp.ESP_HEADER``), so each header has one parser; the
-hot loops read the commonest layouts with two fused ``struct`` layouts made
-of the same fields (``tests/test_peek_fastpath.py`` holds them to the peeks).
+The headers are read with the dissectors' own layouts and flags
+(``dissectors.link.ip_offset``, ``ip.IPV4_TESTED`` (``IPV4_HEADER``'s tested
+fields), ``gre.GRE_HEADER`` and its flag bits, ``udp.UDP_HEADER``,
+``esp.ESP_HEADER``): the layouts their
+decoders and peeks (``ip.peek_ipv4``, ``gre.peek_gre`` ...) read, so each
+header has one parser. The peeks' records are not made here: a call and a
+tuple per header doubled the time of a frame's test (measured). The hot
+loops read the commonest layouts with two fused ``struct`` layouts of the
+same fields; ``tests/test_peek_fastpath.py`` holds them to the peeks.
 
 Every test here sends to the full decode whatever the engine's walk of a
 decoded packet would treat otherwise than by counting: fragments (the
@@ -50,18 +54,20 @@ from typing import Any
 
 from dissectors.esp import ESP_HEADER
 from dissectors.gre import (
+    GRE_C,
     GRE_HEADER,
     GRE_K,
     GRE_R,
-    GRE_WORD,
+    GRE_S,
+    GRE_VERSION,
     PT_IPV4,
     PT_IPV6,
     GrePeek,
-    peek_gre,
 )
 from dissectors.ip import (
     IPV4_FRAGMENT,
     IPV4_MIN_LEN,
+    IPV4_TESTED,
     IPV6_LEN,
     PROTO_ESP,
     PROTO_GRE,
@@ -72,11 +78,9 @@ from dissectors.ip import (
     PROTO_NHRP,
     PROTO_TCP,
     PROTO_UDP,
-    peek_ipv4,
-    peek_ipv6,
 )
 from dissectors.link import ETH_IPV4, LINKTYPE_ETHERNET, ip_offset
-from dissectors.udp import IKE_PORT, NAT_T_PORT, NON_ESP_MARKER, UDP_PORTS, peek_udp
+from dissectors.udp import IKE_PORT, NAT_T_PORT, NON_ESP_MARKER, UDP_HEADER, UDP_PORTS
 from nhrpscope.replay.items import EspData, GreData, RawFrame
 
 __all__ = ["Classifier", "EspData", "GreData", "RawFrame", "gre_check", "stage"]
@@ -91,13 +95,19 @@ _ICMP_FRAG_NEEDED = 0x0304
 _ICMPV6_PACKET_TOO_BIG = 2
 
 
+def counted_gre(fl: int, protocol_type: int) -> bool:
+    """Whether a GRE header (its flags+version word ``fl`` and protocol
+    type) is one the replay only counts, as far as the header tells (what it
+    carries is looked at next). Routing (RFC 1701), GRE v1 (PPTP), and any
+    payload but IPv4 / IPv6 (NHRP, keepalives, ERSPAN, ...) go to the full
+    decode. The one place that says so: the hot loops' common layouts below
+    are two headers it accepts."""
+    return not fl & (GRE_R | GRE_VERSION) and (protocol_type == PT_IPV4 or protocol_type == PT_IPV6)
+
+
 def only_counted(h: GrePeek) -> bool:
-    """Whether a GRE header is one the replay only counts (as far as the
-    header tells: what it carries is looked at next). Routing (RFC 1701),
-    GRE v1 (PPTP), and any payload but IPv4 / IPv6 (NHRP, keepalives,
-    ERSPAN, ...) go to the full decode."""
-    return not h.flags & GRE_R and h.version == 0 and (
-        h.protocol_type == PT_IPV4 or h.protocol_type == PT_IPV6)
+    """``counted_gre`` of a peeked header."""
+    return counted_gre(h.flags | h.version, h.protocol_type)
 
 
 # The commonest counted GRE headers (``only_counted``), as the first word reads:
@@ -122,55 +132,62 @@ def gre_check(g: bytes, p: int, end: int, known: int | None = None
     None. With the outer addresses in front, the first value is what the
     engine keys its per-pair counters by. ``known``: where the bytes that
     can be looked at end, when before ``end`` (a GRE packet decrypted only
-    in part): a test that would need more is left to the full decode."""
+    in part): a test that would need more is left to the full decode.
+
+    Per frame on some captures (tagged, IPv6 ...): the dissectors' layouts
+    and flags are read here without a peek's record (a call and a tuple
+    a header, measured at twice the time of the whole test)."""
     lim = end if known is None or known > end else known
     if lim < p + 4:
         return None
-    h = peek_gre(g, p)
-    if h is None or not only_counted(h):
+    fl, ptype = _GRE_HEADER(g, p)
+    if not counted_gre(fl, ptype):
         return None
-    kb = g[p:p + 4] if h.key is None else g[p:p + 4] + GRE_WORD.pack(h.key)
-    q = p + h.header_len
-    if h.protocol_type == PT_IPV4:
+    # gre.gre_header_len, for version 0 (counted_gre)
+    q = p + 4 + (4 if fl & GRE_C else 0)
+    kb = g[p:p + 4]
+    if fl & GRE_K:
+        kb += g[q:q + 4]
+        q += 4
+    if fl & GRE_S:
+        q += 4
+    if ptype == PT_IPV4:
         if lim < q + IPV4_MIN_LEN:
             return None
-        ip = peek_ipv4(g, q)
-        if ip is None or ip.version != 4 or ip.ihl < IPV4_MIN_LEN or q + ip.ihl > lim \
-                or ip.flags_fragment & IPV4_FRAGMENT or ip.protocol in _NOT_DATA:
+        vihl, _total, ffl, proto = _IPV4_TESTED(g, q)
+        ihl = (vihl & 15) * 4
+        if vihl >> 4 != 4 or ihl < IPV4_MIN_LEN or q + ihl > lim or ffl & IPV4_FRAGMENT \
+                or proto in _NOT_DATA:
             return None
-        if not _only_counted_l4(g, ip.protocol, q + ip.ihl, end, lim):
+        x = q + ihl
+        if proto == PROTO_UDP:
+            # a UDP header cut short is no UDP layer: nothing to look at
+            if end >= x + 4 and (lim < x + 4 or _ike_ports(g, x)):
+                return None
+        elif proto == PROTO_ICMP:
+            if lim < x + 2 or (g[x] << 8 | g[x + 1]) == _ICMP_FRAG_NEEDED:
+                return None
+        return kb, int.from_bytes(g[q + 16:q + 20], "big")
+    if lim < q + IPV6_LEN or g[q] >> 4 != 6:
+        return None
+    nh = g[q + 6]  # ip.IPV6_HEADER's next header
+    x = q + IPV6_LEN
+    if nh == PROTO_UDP:
+        if end >= x + 4 and (lim < x + 4 or _ike_ports(g, x)):
             return None
-        return kb, int.from_bytes(ip.dst, "big")
-    if lim < q + IPV6_LEN:
-        return None
-    ip6 = peek_ipv6(g, q)
-    if ip6 is None or ip6.version != 6:
-        return None
-    nh = ip6.next_header
-    if nh != PROTO_UDP and nh != PROTO_ICMPV6 and nh != PROTO_TCP:
-        return None
-    if not _only_counted_l4(g, nh, q + IPV6_LEN, end, lim):
+    elif nh == PROTO_ICMPV6:
+        if lim < x + 1 or g[x] == _ICMPV6_PACKET_TOO_BIG:
+            return None
+    elif nh != PROTO_TCP:
         return None
     return kb, None
 
 
-def _only_counted_l4(g: bytes, proto: int, x: int, end: int, lim: int) -> bool:
-    """Whether what an inner IP packet carries at ``g[x:end]`` is only
-    counted: not IKE or NAT-T on UDP, not ICMP's "fragmentation needed" nor
-    ICMPv6's "packet too big" (the walk reads their MTU)."""
-    if proto == PROTO_UDP:
-        # a UDP header cut short is no UDP layer: nothing to look at
-        if end >= x + 4:
-            if lim < x + 4:
-                return False
-            sport, dport = UDP_PORTS.unpack_from(g, x)
-            return sport not in _IKE_PORTS and dport not in _IKE_PORTS
-        return True
-    if proto == PROTO_ICMP:
-        return lim >= x + 2 and (g[x] << 8 | g[x + 1]) != _ICMP_FRAG_NEEDED
-    if proto == PROTO_ICMPV6:
-        return lim >= x + 1 and g[x] != _ICMPV6_PACKET_TOO_BIG
-    return True
+def _ike_ports(g: bytes, x: int) -> bool:
+    """Whether the UDP header at ``g[x:]`` is IKE's or NAT-T's: the walk
+    looks into those (IKE, ESP, keepalives)."""
+    sport, dport = UDP_PORTS.unpack_from(g, x)
+    return sport in _IKE_PORTS or dport in _IKE_PORTS
 
 
 class _EspSa:
@@ -249,7 +266,9 @@ class Classifier:
         m = self._classify(rec)
         if m is None:
             return None
-        return GreData._make(m) if len(m) == 5 else EspData._make(m)
+        if len(m) == 5:
+            return _new(GreData, m)  # GreData._make, less its checks
+        return _new(EspData, m)
 
     def _classify(self, rec: tuple) -> tuple | None:
         number, t, lt, b, wl, _ = rec
@@ -258,24 +277,24 @@ class Classifier:
             off = 14
         else:
             found = ip_offset(lt, b)
-            if found is None:
+            if found is None or n < found + IPV4_MIN_LEN:
                 return None
             off = found
-        ip = peek_ipv4(b, off)
-        if ip is None or ip.version != 4 or ip.ihl < IPV4_MIN_LEN or ip.flags_fragment & IPV4_FRAGMENT:
+        vihl, total, fl, proto = _IPV4_TESTED(b, off)
+        ihl = (vihl & 15) * 4
+        if vihl >> 4 != 4 or ihl < IPV4_MIN_LEN or fl & IPV4_FRAGMENT:
             return None  # not IPv4 (nor a whole packet: the decoder reassembles)
-        p = off + ip.ihl
-        ipend = off + ip.total_length
-        if ip.total_length < ip.ihl:
+        p = off + ihl
+        ipend = off + total
+        if total < ihl:
             ipend = n  # as decode_ipv4 does
         elif ipend > n:
             ipend = -1  # cut by the snap length
-        proto = ip.protocol
         if proto == PROTO_GRE:
             g = gre_check(b, p, n if ipend < 0 else ipend)
             if g is None:
                 return None
-            return number, t, wl, ip.src + ip.dst + g[0], g[1]
+            return number, t, wl, b[off + 12:off + 20] + g[0], g[1]
         if proto == PROTO_ESP:
             if ipend < p + 8:
                 return None
@@ -283,11 +302,8 @@ class Classifier:
         if proto == PROTO_UDP:
             if ipend < p + 16:
                 return None
-            udp = peek_udp(b, p)
-            if udp is None:
-                return None
-            sport, dport = udp.src_port, udp.dst_port
-            if (sport != NAT_T_PORT and dport != NAT_T_PORT) or udp.length != ipend - p:
+            sport, dport, length, _sum = _UDP_HEADER(b, p)
+            if (sport != NAT_T_PORT and dport != NAT_T_PORT) or length != ipend - p:
                 return None
             if b[p + 8:p + 12] == NON_ESP_MARKER:
                 return None  # IKE
@@ -348,6 +364,10 @@ class Classifier:
 
 
 _ESP_HEADER = ESP_HEADER.unpack_from
+_new: Callable[[type[Any], tuple], Any] = tuple.__new__
+_GRE_HEADER = GRE_HEADER.unpack_from
+_IPV4_TESTED = IPV4_TESTED.unpack_from
+_UDP_HEADER = UDP_HEADER.unpack_from
 
 
 def _addr(b: bytes) -> str:
