@@ -12,19 +12,30 @@ import ipaddress
 import socket
 import sys
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from functools import lru_cache, partial
+from typing import Any, ClassVar, Literal
+
+# How bad a problem is, as Wireshark's expert info grades it: an ``error``
+# makes the packet malformed, a ``warning`` is odd but readable, a ``note``
+# only says what the decoder did (e.g. left a cut packet encrypted).
+Severity = Literal["error", "warning", "note"]
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Something wrong with a packet: where (byte offset) and why."""
+    """Something wrong with a packet: where (byte offset), why (``reason``,
+    for people), and what (``id``: a stable dotted name such as
+    ``nhrp.checksum``, for programs; the reason's wording may change, the id
+    does not)."""
 
     offset: int
     reason: str
-    layer: str = ""
+    layer: str
+    id: str
+    severity: Severity = "error"
 
     def shifted(self, by: int, layer: str = "") -> Problem:
-        return Problem(self.offset + by, self.reason, self.layer or layer)
+        return Problem(self.offset + by, self.reason, self.layer or layer, self.id, self.severity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,27 +60,27 @@ class Decoded:
 class Malformed(Exception):
     """Raised inside a decoder to stop reading; never escapes a decoder."""
 
-    def __init__(self, offset: int, reason: str) -> None:
+    def __init__(self, offset: int, reason: str, id: str, severity: Severity = "error") -> None:
         super().__init__(reason)
         self.offset = offset
         self.reason = reason
+        self.id = id
+        self.severity = severity
+
+
+# A DMVPN capture names a few thousand addresses millions of times: one
+# string each (a cache hit beats inet_ntop, and the records share the string).
+# A bounded lru_cache rather than state a caller owns: the formatter is a pure
+# function of its 4 bytes, so the cache cannot change any answer, and every
+# decoder (not only FrameDecoder's) gains from it without passing it around.
+_v4_cached = lru_cache(maxsize=65536)(partial(socket.inet_ntop, socket.AF_INET))
 
 
 def ipv4_str(b: bytes) -> str:
-    # A DMVPN capture names a few thousand addresses millions of times: one
-    # string each (a dict lookup beats inet_ntop, and the records share it).
     try:
-        s = _V4.get(b)
-    except TypeError:  # a bytearray or memoryview
+        return _v4_cached(b)
+    except TypeError:  # a bytearray or memoryview: unhashable
         return socket.inet_ntop(socket.AF_INET, b)
-    if s is None:
-        s = socket.inet_ntop(socket.AF_INET, b)
-        if len(_V4) < 65536:
-            _V4[b] = s
-    return s
-
-
-_V4: dict[bytes, str] = {}
 
 
 def ipv6_str(b: bytes) -> str:

@@ -42,7 +42,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import struct
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, addr_str, internet_checksum
 from dissectors.esp_algorithms import (
@@ -57,7 +59,10 @@ from dissectors.esp_algorithms import (
 )
 
 __all__ = [
+    "ESP_HEADER",
+    "EspFixed",
     "EspHeader",
+    "peek_esp",
     "SecurityAssociation",
     "decode_esp",
     "encode_esp",
@@ -71,6 +76,24 @@ __all__ = [
 MAX_SMALL_SEQ_HI = 3
 
 _MODES = (None, "transport", "tunnel", "beet")
+
+# RFC 4303 2: the SPI and the sequence number, in the clear before the rest.
+ESP_HEADER = struct.Struct("!II")
+ESP_HEADER_LEN = 8
+
+
+class EspFixed(NamedTuple):
+    """ESP's clear fields (``peek_esp``); ``EspPeek`` opens what follows."""
+
+    spi: int
+    seq: int
+
+
+def peek_esp(buf: bytes, off: int = 0) -> EspFixed | None:
+    """The SPI and sequence number at ``buf[off:]``, or None when cut short."""
+    if len(buf) < off + ESP_HEADER_LEN:
+        return None
+    return EspFixed(*ESP_HEADER.unpack_from(buf, off))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +177,7 @@ class SecurityAssociation:
         elif self.integrity == "null":
             want = 0
         elif self.integrity == "unknown" or self.auth_key is None:
-            want = integ.icv_len or self.icv_len
+            want = integ.icv_len or self.icv_len or 0
             if not want or not 1 <= want <= 64:
                 raise ValueError("an unchecked ICV needs a length of 1..64 bytes")
             self.integrity, self.auth_key = "unknown", None
@@ -227,22 +250,26 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
     buf = bytes(buf)
     n = len(buf)
     if n < 4:
-        return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp")])
+        return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp",
+                                           "esp.truncated", "error")])
     spi = int.from_bytes(buf[:4], "big")
     desc = sa.describe() if sa is not None else None
-    if n < 8:
+    if n < ESP_HEADER_LEN:
         rec = EspHeader(spi, None, status="truncated", sa_desc=desc)
-        return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp")], n)
-    seq = int.from_bytes(buf[4:8], "big")
+        return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp",
+                                          "esp.truncated", "error")], n)
+    spi, seq = ESP_HEADER.unpack_from(buf)
     problems: list[Problem] = []
     if spi == 0:
-        problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp"))
+        problems.append(Problem(0, "SPI 0 is reserved (RFC 4303 2.1)", "esp",
+                                "esp.spi-reserved", "warning"))
     if sa is None:
         return Decoded(EspHeader(spi, seq, status="no-key"), b"", problems, 8)
     try:
         return _open(buf, spi, seq, sa, desc, problems)
     except (ValueError, TypeError, OverflowError, KeyError) as e:  # defensive: never raise
-        problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp"))
+        problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp",
+                                "esp.decrypt-failed", "error"))
         rec = EspHeader(spi, seq, status="decryption-failed", sa_desc=desc)
         return Decoded(rec, b"", problems, 8)
 
@@ -292,7 +319,7 @@ def _remember(sa: SecurityAssociation, hi: int | None, seq: int) -> None:
         sa.esn_hint = (hi, seq)
 
 
-def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
+def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | None,
           problems: list[Problem]) -> Decoded:
     enc = ENCRYPTION[sa.encryption]
     icv_len = sa.icv_len or 0
@@ -309,16 +336,19 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
 
     if n < start + min_ct + icv_len:
         problems.append(Problem(n, f"ESP packet of {n} bytes is shorter than {desc} needs "
-                                   f"({start + min_ct + icv_len})", "esp"))
+                                   f"({start + min_ct + icv_len})", "esp",
+                                       "esp.truncated", "error"))
         return result("truncated")
     ct = buf[start : n - icv_len]
     wire_icv = buf[n - icv_len :]
     if enc.kind == "cbc" and len(ct) % enc.block:
         problems.append(Problem(start, f"ciphertext of {len(ct)} bytes is not a whole number of "
-                                       f"{enc.block}-byte blocks (truncated capture?)", "esp"))
+                                       f"{enc.block}-byte blocks (truncated capture?)", "esp",
+                                           "esp.block-length", "error"))
         return result("truncated")
     if (iv_len + len(ct)) % 4:
-        problems.append(Problem(n - icv_len, "ICV does not start on a 32-bit boundary", "esp"))
+        problems.append(Problem(n - icv_len, "ICV does not start on a 32-bit boundary", "esp",
+                                "esp.icv-alignment", "warning"))
 
     spi_b = buf[:4]
     seq_b = buf[4:8]
@@ -335,7 +365,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
                 hi, icv_ok, authentic = h, True, True
                 break
         if pt is None:
-            problems.append(Problem(n - icv_len, "ICV does not match: wrong key, or not this SA", "esp"))
+            problems.append(Problem(n - icv_len, "ICV does not match: wrong key, or not this SA", "esp", "esp.icv", "error"))
             return result("decryption-failed", icv_ok=False)
         _remember(sa, hi, seq)
     else:
@@ -348,7 +378,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
                     break
             else:
                 problems.append(Problem(n - icv_len, "ICV does not match: wrong integrity key, "
-                                                     "or not this SA", "esp"))
+                                                     "or not this SA", "esp", "esp.icv", "error"))
                 return result("decryption-failed", icv_ok=False)
             _remember(sa, hi, seq)
             authentic = enc.kind == "null"
@@ -367,11 +397,11 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
     if authentic:
         if not trailer_ok:
             problems.append(Problem(start, f"pad length {pad_len} exceeds the {len(pt) - 2} "
-                                           "bytes before it", "esp"))
+                                           "bytes before it", "esp", "esp.pad-length", "error"))
             return result("decrypted", icv_ok=icv_ok, nh=nh, pad_len=pad_len, hi=hi)
         if not pad_default:
             problems.append(Problem(start + end, "padding is not RFC 4303's default 1, 2, 3 ...",
-                                    "esp"))
+                                    "esp", "esp.padding", "warning"))
     else:
         why = None
         if not trailer_ok:
@@ -384,7 +414,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str,
         if why:
             hint = "wrong encryption key?" if icv_ok else "wrong key?"
             problems.append(Problem(start, f"decrypted bytes are not a packet: {why} ({hint})",
-                                    "esp"))
+                                    "esp", "esp.decrypt-failed", "error"))
             return result("decryption-failed", icv_ok=icv_ok)
     if nh == 59:  # "no next header": a dummy packet (RFC 4303 2.6), nothing inside
         inner = b""
@@ -609,7 +639,8 @@ class EspPeek:
             raise ValueError(f"no fast path for {enc.name}")
         # What the full path checks as the ICV (decode_esp: HMACs here, the tag of a
         # combined mode); the HMAC's hashed pads are made on the first ``verify``.
-        self._inner = self._outer = None
+        self._inner: Any = None  # hashlib objects, made on the first verify
+        self._outer: Any = None
         self._verifies = not enc.is_aead and not (
             self.icv_len and sa.auth_key is not None and can_verify(sa.integrity))
         self._hmac = None
@@ -730,7 +761,7 @@ class EspPeek:
         h.update(b[q:e - self.icv_len])
         if hi is not None:
             h.update(hi.to_bytes(4, "big"))
-        o = self._outer.copy()  # type: ignore[union-attr]
+        o = self._outer.copy()
         o.update(h.digest())
         if o.digest()[:self.icv_len] != b[e - self.icv_len:e]:
             return False

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from dissectors import gre as gre_mod
 from dissectors import ip as ip_mod
 from dissectors import link
 from dissectors.base import Layer, Problem
+from dissectors.nhrp import NhrpMemo, decode_nhrp
 from dissectors.transport import decode_icmp, decode_tcp
-
-# Link types, as in nhrpscope.capture (duplicated as plain numbers to keep
-# dissectors free of nhrpscope imports).
-_LT_NULL, _LT_ETH, _LT_RAW, _LT_LOOP, _LT_SLL, _LT_IPV4, _LT_IPV6, _LT_SLL2 = 0, 1, 101, 108, 113, 228, 229, 276
-_LT_RAW_ALIASES = (12, 14)
 
 SaLookup = Callable[[int, str, str], object | None]
 
@@ -62,7 +59,6 @@ _IPPROTO_NEXT = {
     ip_mod.PROTO_IPIP: "ipv4", ip_mod.PROTO_IPV6: "ipv6",
     ip_mod.PROTO_NHRP: "nhrp",  # RFC 2332: NHRP may also ride directly on IP
 }
-_IP_ETHERTYPES = (b"\x08\x00", b"\x86\xdd")
 _CACHE_MAX = 4096
 _GRE_NEXT = {gre_mod.PT_IPV4: "ipv4", gre_mod.PT_IPV6: "ipv6", gre_mod.PT_NHRP: "nhrp",
              gre_mod.PT_TEB: "eth"}
@@ -86,13 +82,16 @@ class FrameDecoder:
         # How many NHRP packets quote the packets decoded here (decode_ip for a
         # traffic indication's offending packet): bounds their recursion.
         self._nesting = 0
+        # NHRP packets decoded before: registrations repeat but for the request id
+        self.nhrp_memo = NhrpMemo()
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
         pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
         start = _link_start(linktype)
         if start is None:
-            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link"))
+            pkt.problems.append(Problem(0, f"link type {linktype} is not supported", "link",
+                                        "frame.linktype", "error"))
             pkt.layers.append(Data(len(data), f"linktype-{linktype}"))
             return pkt
         self._chain(pkt, start, data, 0)
@@ -130,11 +129,11 @@ class FrameDecoder:
             self._step_off = off
             depth += 1
             if depth > self.max_depth:
-                problems.append(Problem(off, f"more than {self.max_depth} nested layers; stopped", kind))
+                problems.append(Problem(off, f"more than {self.max_depth} nested layers; stopped", kind, "frame.nesting", "error"))
                 layers.append(Data(len(buf), "too deeply nested"))
                 return
             nxt = ""
-            if kind == "eth" and len(buf) >= 14 and buf[12:14] in _IP_ETHERTYPES:
+            if kind == "eth" and len(buf) >= 14 and buf[12:14] in link.IP_ETHERTYPES:
                 # untagged Ethernet before IP: its record depends on 14 bytes only,
                 # and a capture repeats a few hundred of them (one per MAC pair)
                 head = buf[:14]
@@ -177,7 +176,7 @@ class FrameDecoder:
                     return
                 src, dst = rec.src, rec.dst
                 proto = rec.protocol
-                ip_len = rec.total_length if kind == "ipv4" else 40 + rec.payload_length
+                ip_len = rec.total_length if isinstance(rec, ip_mod.IPv4) else 40 + rec.payload_length
                 cut = ip_len > len(buf)
                 payload, poff = d.payload, off + d.payload_offset
                 if frag is not None:
@@ -187,7 +186,7 @@ class FrameDecoder:
                         return
                     whole, frames, notes = self.reassembler.add(frag, pkt.frame, pkt.time)
                     for n in notes:
-                        problems.append(Problem(off, n, kind))
+                        problems.append(Problem(off, n, kind, "ip.reassembly", "warning"))
                     if whole is not None:
                         rec = replace(rec, reassembled_from=frames)
                         payload = whole
@@ -216,11 +215,12 @@ class FrameDecoder:
                     # alone makes the record (a capture has a few: per key and payload type)
                     hl = 8 if buf[0] & 0x20 else 4
                     head = buf[:hl]
-                    d = self._gre.get(head)
-                    if d is None:
-                        d = gre_mod.decode_gre(head)
+                    cached = self._gre.get(head)
+                    if cached is None:
+                        cached = gre_mod.decode_gre(head)
                         if len(self._gre) < _CACHE_MAX:
-                            self._gre[head] = d
+                            self._gre[head] = cached
+                    d = cached
                     d = gre_mod.Decoded(d.record, buf[hl:], d.problems, hl)
                 else:
                     d = gre_mod.decode_gre(buf)
@@ -261,9 +261,8 @@ class FrameDecoder:
                 kind, buf, off = nxt, payload, off + d.payload_offset
                 continue
             if kind == "nhrp":
-                from dissectors.nhrp import decode_nhrp
-
-                d = decode_nhrp(buf, nesting=self._nesting)
+                d = decode_nhrp(buf, nesting=self._nesting, memo=self.nhrp_memo,
+                                quoted=decode_quoted)
                 _add(problems, d.problems, off)
                 if d.record is not None:
                     layers.append(d.record)
@@ -271,7 +270,7 @@ class FrameDecoder:
             if kind == "esp":
                 from dissectors.esp import decode_esp
 
-                sa = None
+                sa: Any = None  # the SA the caller's lookup gives
                 if self.sa_lookup is not None and len(buf) >= 4:
                     sa = self.sa_lookup(int.from_bytes(buf[:4], "big"), src, dst)
                 if cut and sa is not None:
@@ -281,7 +280,7 @@ class FrameDecoder:
                     if d.record is not None:
                         d.record = replace(d.record, status="truncated")
                         d.problems.append(Problem(0, "ESP packet cut short by the capture; "
-                                                  "not decrypted", "esp"))
+                                                  "not decrypted", "esp", "esp.truncated", "note"))
                 else:
                     d = decode_esp(buf, sa)
                 _add(problems, d.problems, off)
@@ -364,24 +363,23 @@ def _is_keepalive(rec: gre_mod.Gre, payload: bytes, outer_src: str) -> bool:
     return ipv4_str(payload[16:20]) == outer_src
 
 
+# Where the chain starts, by link type.
+_LINK_START = {
+    link.LINKTYPE_ETHERNET: "eth", link.LINKTYPE_RAW: "ip", link.LINKTYPE_RAW_ALIASES[0]: "ip",
+    link.LINKTYPE_RAW_ALIASES[1]: "ip", link.LINKTYPE_IPV4: "ipv4", link.LINKTYPE_IPV6: "ipv6",
+    link.LINKTYPE_LINUX_SLL: "sll", link.LINKTYPE_LINUX_SLL2: "sll2", link.LINKTYPE_NULL: "null",
+    link.LINKTYPE_LOOP: "loop",
+}
+
+
 def _link_start(linktype: int) -> str | None:
-    if linktype == _LT_ETH:
-        return "eth"
-    if linktype in (_LT_RAW, *_LT_RAW_ALIASES):
-        return "ip"
-    if linktype == _LT_IPV4:
-        return "ipv4"
-    if linktype == _LT_IPV6:
-        return "ipv6"
-    if linktype == _LT_SLL:
-        return "sll"
-    if linktype == _LT_SLL2:
-        return "sll2"
-    if linktype == _LT_NULL:
-        return "null"
-    if linktype == _LT_LOOP:
-        return "loop"
-    return None
+    return _LINK_START.get(linktype)
+
+
+def decode_quoted(buf: bytes, nesting: int) -> tuple[Layer, ...]:
+    """The layers of the IP packet an NHRP traffic indication quotes
+    (``nhrp.QuotedDecoder``); its problems are the quoted packet's own."""
+    return tuple(decode_ip(buf, nesting=nesting)[0])
 
 
 def decode_ip(buf: bytes, *, nesting: int = 0) -> tuple[list[Layer], list[Problem]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, internet_checksum
 
@@ -18,6 +19,13 @@ GRE_K = 0x2000
 GRE_S = 0x1000
 GRE_SSR = 0x0800
 GRE_A = 0x0080  # v1 acknowledgment present
+GRE_VERSION = 0x0007
+GRE_RESERVED0 = 0x0078  # RFC 2784's Reserved0 bits after the flags (v0)
+
+# RFC 2784: C R K S s Recur(3) Flags(5) Ver(3), protocol type; then the
+# optional words (checksum+offset, key, sequence number; v1: acknowledgment).
+GRE_HEADER = struct.Struct("!HH")
+GRE_WORD = struct.Struct("!I")
 
 PT_IPV4 = 0x0800
 PT_IPV6 = 0x86DD
@@ -64,11 +72,53 @@ class Gre(Layer):
     keepalive: bool = False
 
 
+class GrePeek(NamedTuple):
+    """The fixed GRE fields a fast path reads (``peek_gre``)."""
+
+    flags: int  # the first 16 bits less the version: C R K S s, recursion, flags
+    version: int
+    protocol_type: int
+    key: int | None  # v0 with K; a v1 key field is payload length and call id
+    header_len: int  # up to the payload; with R, the source route entries follow
+
+
+def gre_header_len(fl: int) -> int:
+    """The length of the words the flags+version word ``fl`` announces
+    (not counting RFC 1701 source route entries)."""
+    n = 4
+    if fl & (GRE_C | GRE_R):
+        n += 4
+    if fl & GRE_K:
+        n += 4
+    if fl & GRE_S:
+        n += 4
+    if fl & GRE_A and fl & GRE_VERSION == 1:
+        n += 4
+    return n
+
+
+def peek_gre(buf: bytes, off: int = 0) -> GrePeek | None:
+    """The GRE header at ``buf[off:]`` read from its flags alone, or None when
+    the words the flags announce are not all there."""
+    if len(buf) < off + 4:
+        return None
+    fl, ptype = GRE_HEADER.unpack_from(buf, off)
+    hl = gre_header_len(fl)
+    if len(buf) < off + hl:
+        return None
+    version = fl & GRE_VERSION
+    key = None
+    if fl & GRE_K and version == 0:
+        key = GRE_WORD.unpack_from(buf, off + (8 if fl & (GRE_C | GRE_R) else 4))[0]
+    return GrePeek(fl & ~GRE_VERSION, version, ptype, key, hl)
+
+
 def decode_gre(buf: bytes) -> Decoded:
     if len(buf) < 4:
-        return Decoded(None, b"", [Problem(0, f"GRE header cut short ({len(buf)} of 4 bytes)", "gre")])
-    fl, ptype = struct.unpack_from("!HH", buf)
-    version = fl & 7
+        return Decoded(None, b"", [Problem(0, f"GRE header cut short ({len(buf)} of 4 bytes)",
+                                           "gre", "gre.truncated", "error")])
+    fl, ptype = GRE_HEADER.unpack_from(buf)
+    version = fl & GRE_VERSION
     problems: list[Problem] = []
     pos = 4
     checksum = offset = key = seq = ack = plen = call_id = None
@@ -76,7 +126,8 @@ def decode_gre(buf: bytes) -> Decoded:
 
     def need(n: int, what: str) -> bool:
         if pos + n > len(buf):
-            problems.append(Problem(pos, f"GRE {what} field cut short", "gre"))
+            problems.append(Problem(pos, f"GRE {what} field cut short", "gre",
+                                    "gre.truncated", "error"))
             return False
         return True
 
@@ -90,15 +141,15 @@ def decode_gre(buf: bytes) -> Decoded:
             if version == 1:
                 plen, call_id = struct.unpack_from("!HH", buf, pos)
             else:
-                key = struct.unpack_from("!I", buf, pos)[0]
+                key = GRE_WORD.unpack_from(buf, pos)[0]
             pos += 4
     if ok and fl & GRE_S:
         if ok := need(4, "sequence number"):
-            seq = struct.unpack_from("!I", buf, pos)[0]
+            seq = GRE_WORD.unpack_from(buf, pos)[0]
             pos += 4
     if ok and version == 1 and fl & GRE_A:
         if ok := need(4, "acknowledgment number"):
-            ack = struct.unpack_from("!I", buf, pos)[0]
+            ack = GRE_WORD.unpack_from(buf, pos)[0]
             pos += 4
     if ok and fl & GRE_R and version == 0:
         # RFC 1701 source route entries, ended by a NULL SRE (af 0, length 0).
@@ -117,14 +168,16 @@ def decode_gre(buf: bytes) -> Decoded:
             pos += sre_len
         routing = bytes(buf[start:pos])
     if version not in (0, 1):
-        problems.append(Problem(1, f"GRE version {version} is unknown", "gre"))
-    elif version == 0 and fl & 0x0078:
-        problems.append(Problem(0, f"GRE reserved flag bits set (0x{fl & 0x0078:04x})", "gre"))
+        problems.append(Problem(1, f"GRE version {version} is unknown", "gre",
+                                "gre.version", "error"))
+    elif version == 0 and fl & GRE_RESERVED0:
+        problems.append(Problem(0, f"GRE reserved flag bits set (0x{fl & GRE_RESERVED0:04x})", "gre", "gre.reserved", "warning"))
     checksum_ok = None
     if fl & GRE_C and checksum is not None:
         checksum_ok = internet_checksum(bytes(buf)) == 0
         if not checksum_ok:
-            problems.append(Problem(4, f"GRE checksum 0x{checksum:04x} is wrong", "gre"))
+            problems.append(Problem(4, f"GRE checksum 0x{checksum:04x} is wrong", "gre",
+                                    "gre.checksum", "error"))
     names = tuple(n for bit, n in _FLAG_NAMES if fl & bit)
     rec = Gre(version, key, seq, checksum_ok, ptype, PROTOCOL_NAMES.get(ptype, f"0x{ptype:04x}"), names,
               checksum, offset, (fl >> 8) & 7, routing, ack, plen, call_id)
@@ -156,7 +209,7 @@ def encode_gre(protocol_type: int, payload: bytes, *, key: int | None = None, se
         body += struct.pack("!I", ack)
     if routing is not None and version == 0:
         body += routing
-    pkt = struct.pack("!HH", fl, protocol_type) + body + payload
+    pkt = GRE_HEADER.pack(fl, protocol_type) + body + payload
     if checksum:
         c = internet_checksum(pkt)
         pkt = pkt[:4] + struct.pack("!H", c) + pkt[6:]
@@ -190,7 +243,8 @@ def decode_cmd(buf: bytes) -> Decoded:
     """Inside GRE the carried protocol type comes first, then version,
     length, options and the SGT (as IOS sends it and tshark reads it)."""
     if len(buf) < 8:
-        return Decoded(None, b"", [Problem(0, "Cisco MetaData header cut short", "cmd")])
+        return Decoded(None, b"", [Problem(0, "Cisco MetaData header cut short", "cmd",
+                                           "cmd.truncated", "error")])
     et, ver, ln, opt, sgt = struct.unpack_from("!HBBHH", buf)
     return Decoded(CiscoMetaData(ver, ln, opt, sgt, et), bytes(buf[8:]), [], 8)
 
@@ -220,7 +274,8 @@ def decode_erspan(buf: bytes, protocol_type: int, seq_present: bool) -> Decoded:
     if protocol_type == PT_ERSPAN2 and not seq_present:
         return Decoded(Erspan(1), bytes(buf), [], 0)  # type I: no header at all
     if len(buf) < 8:
-        return Decoded(None, b"", [Problem(0, "ERSPAN header cut short", "erspan")])
+        return Decoded(None, b"", [Problem(0, "ERSPAN header cut short", "erspan",
+                                           "erspan.truncated", "error")])
     w1, w2 = struct.unpack_from("!II", buf)
     ver = w1 >> 28
     session = w1 & 0x3FF
@@ -229,14 +284,33 @@ def decode_erspan(buf: bytes, protocol_type: int, seq_present: bool) -> Decoded:
     if protocol_type == PT_ERSPAN2 or ver == 1:
         return Decoded(Erspan(2, session, vlan, cos, w2 & 0xFFFFF), bytes(buf[8:]), [], 8)
     if len(buf) < 12:
-        return Decoded(None, b"", [Problem(0, "ERSPAN III header cut short", "erspan")])
+        return Decoded(None, b"", [Problem(0, "ERSPAN III header cut short", "erspan",
+                                           "erspan.truncated", "error")])
     w3 = struct.unpack_from("!I", buf, 8)[0]
     pos = 12 + (8 if w3 & 1 else 0)  # O bit: platform-specific subheader
     if pos > len(buf):
-        return Decoded(None, b"", [Problem(12, "ERSPAN III platform subheader cut short", "erspan")])
+        return Decoded(None, b"", [Problem(12, "ERSPAN III platform subheader cut short", "erspan",
+                                           "erspan.truncated", "error")])
     rec = Erspan(3, session, vlan, cos, None, w2, (w3 >> 4) & 0x3F, "egress" if w3 & 8 else "ingress")
     return Decoded(rec, bytes(buf[pos:]), [], pos)
 
 
-def encode_erspan2(frame: bytes, *, session_id: int = 1, vlan: int = 0, index: int = 0) -> bytes:
-    return struct.pack("!II", (1 << 28) | (vlan << 16) | session_id, index & 0xFFFFF) + frame
+def encode_erspan2(frame: bytes, *, session_id: int = 1, vlan: int = 0, index: int = 0,
+                   cos: int = 0) -> bytes:
+    return struct.pack("!II", (1 << 28) | (vlan << 16) | (cos << 13) | session_id,
+                       index & 0xFFFFF) + frame
+
+
+def encode_erspan(rec: Erspan, frame: bytes) -> bytes:
+    """The ERSPAN header a record describes (the round-trip partner of
+    decode_erspan; type I has none), followed by the mirrored frame. GRE
+    carries type I and II as 0x88BE (type I without a sequence number),
+    type III as 0x22EB."""
+    if rec.type == 1:
+        return bytes(frame)
+    session, vlan, cos = rec.session_id or 0, rec.vlan or 0, rec.cos or 0
+    if rec.type == 2:
+        return encode_erspan2(frame, session_id=session, vlan=vlan, index=rec.index or 0, cos=cos)
+    w3 = ((rec.hw_id or 0) & 0x3F) << 4 | (8 if rec.direction == "egress" else 0)
+    return struct.pack("!III", (2 << 28) | (vlan << 16) | (cos << 13) | session,
+                       rec.timestamp or 0, w3) + frame

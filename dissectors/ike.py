@@ -144,7 +144,7 @@ def decode_ike(buf: bytes) -> Decoded:
     n = len(buf)
     if n < HEADER_LEN:
         return Decoded(None, b"", [Problem(0, f"IKE header cut short ({n} of {HEADER_LEN} bytes)",
-                                           "ike")])
+                                           "ike", "ike.truncated", "error")])
     ispi, rspi, next_payload, ver, xtype, flags, msgid, length = struct.unpack_from(
         "!8s8sBBBBII", buf)
     major, minor = ver >> 4, ver & 15
@@ -152,18 +152,22 @@ def decode_ike(buf: bytes) -> Decoded:
                     flag_names(major, flags), flags, msgid, length, next_payload)
     problems: list[Problem] = []
     if major not in (1, 2):
-        problems.append(Problem(17, f"IKE major version {major} (not 1 or 2)", "ike"))
+        problems.append(Problem(17, f"IKE major version {major} (not 1 or 2)", "ike",
+                                "ike.version", "error"))
     if ispi == bytes(8):
-        problems.append(Problem(0, "initiator SPI is zero", "ike"))
+        problems.append(Problem(0, "initiator SPI is zero", "ike", "ike.spi-zero", "warning"))
     end = length
     if length < HEADER_LEN:
-        problems.append(Problem(24, f"IKE length {length} is less than the header", "ike"))
+        problems.append(Problem(24, f"IKE length {length} is less than the header", "ike",
+                                "ike.length", "error"))
         end = n
     elif length > n:
-        problems.append(Problem(24, f"IKE length {length} but only {n} bytes captured", "ike"))
+        problems.append(Problem(24, f"IKE length {length} but only {n} bytes captured", "ike",
+                                "ike.length", "error"))
         end = n
     elif length < n:
-        problems.append(Problem(length, f"{n - length} bytes after the IKE message", "ike"))
+        problems.append(Problem(length, f"{n - length} bytes after the IKE message", "ike",
+                                "ike.trailing", "warning"))
     return Decoded(rec, buf[HEADER_LEN:end], problems, HEADER_LEN)
 
 

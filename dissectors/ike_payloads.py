@@ -271,7 +271,7 @@ def _transform_name(version: int, proto: int, t: Transform) -> str:
 
 def _n() -> str:
     """A derived name: filled in by the decoder, not compared, not encoded."""
-    return field(default="", compare=False)  # type: ignore[return-value]
+    return field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,7 +464,7 @@ def _dec_attrs(buf: bytes, pos: int, end: int, ctx: str) -> tuple[Attribute, ...
     out = []
     while pos < end:
         if pos + 4 > end:
-            raise Malformed(pos, "attribute cut short")
+            raise Malformed(pos, "attribute cut short", "ike.attribute")
         t, v = struct.unpack_from("!HH", buf, pos)
         pos += 4
         if t & 0x8000:
@@ -472,7 +472,8 @@ def _dec_attrs(buf: bytes, pos: int, end: int, ctx: str) -> tuple[Attribute, ...
             t &= 0x7FFF
         else:
             if pos + v > end:
-                raise Malformed(pos, f"attribute value of {v} bytes runs past its transform")
+                raise Malformed(pos, f"attribute value of {v} bytes runs past its transform",
+                                "ike.attribute")
             val = bytes(buf[pos: pos + v])
             pos += v
         name, vname = _attr_names(ctx, t, val)
@@ -503,11 +504,12 @@ def _dec_proposals(version: int, buf: bytes, pos: int, end: int) -> tuple[Propos
     props = []
     while pos < end:
         if pos + 8 > end:
-            raise Malformed(pos, "proposal header cut short")
+            raise Malformed(pos, "proposal header cut short", "ike.proposal")
         more, _res, plen, num, proto, spi_size, ntrans = struct.unpack_from("!BBHBBBB", buf, pos)
         pend = pos + plen
         if plen < 8 + spi_size or pend > end:
-            raise Malformed(pos + 2, f"proposal length {plen} does not fit its SA payload")
+            raise Malformed(pos + 2, f"proposal length {plen} does not fit its SA payload",
+                            "ike.proposal")
         q = pos + 8
         spi = bytes(buf[q: q + spi_size])
         q += spi_size
@@ -515,23 +517,25 @@ def _dec_proposals(version: int, buf: bytes, pos: int, end: int) -> tuple[Propos
         trans = []
         while q < pend:
             if q + 8 > pend:
-                raise Malformed(q, "transform header cut short")
+                raise Malformed(q, "transform header cut short", "ike.transform")
             _tm, _r, tlen, a, b, c = struct.unpack_from("!BBHBBH", buf, q)
             tend = q + tlen
             if tlen < 8 or tend > pend:
-                raise Malformed(q + 2, f"transform length {tlen} does not fit its proposal")
+                raise Malformed(q + 2, f"transform length {tlen} does not fit its proposal",
+                                "ike.transform")
             attrs = _dec_attrs(buf, q + 8, tend, ctx)
             t = Transform(a, 0, b, attrs) if version == 1 else Transform(0, a, c, attrs)
             trans.append(Transform(t.number, t.transform_type, t.transform_id, attrs,
                                    _transform_name(version, proto, t)))
             q = tend
         if len(trans) != ntrans:
-            raise Malformed(pos + 7, f"proposal says {ntrans} transforms, has {len(trans)}")
+            raise Malformed(pos + 7, f"proposal says {ntrans} transforms, has {len(trans)}",
+                            "ike.proposal")
         pname = (V2_PROTOCOLS if version == 2 else PROTOCOLS).get(proto, f"protocol-{proto}")
         props.append(Proposal(num, proto, spi, tuple(trans), pname))
         pos = pend
         if more == 0 and pos < end:
-            raise Malformed(pos, "bytes after the last proposal")
+            raise Malformed(pos, "bytes after the last proposal", "ike.proposal")
     return tuple(props)
 
 
@@ -643,7 +647,7 @@ def encode_payloads(version: int, payloads: list[Payload] | tuple[Payload, ...])
             nxt = p.inner  # SK's next payload names the first payload inside it
         else:
             nxt = types[i + 1] if i + 1 < len(payloads) else 0
-        out += struct.pack("!BBH", nxt, 0x80 if p.critical else 0, 4 + len(body)) + body
+        out += struct.pack("!BBH", nxt, 0x80 if getattr(p, "critical", False) else 0, 4 + len(body)) + body
     return (types[0] if types else 0), out
 
 
@@ -672,7 +676,8 @@ def _decode_one(version: int, ptype: int, crit: bool, nxt: int, body: bytes) -> 
     if ptype == (1 if v1 else 33):
         if v1:
             if len(body) < 8:
-                raise Malformed(0, "SA payload shorter than DOI and situation")
+                raise Malformed(0, "SA payload shorter than DOI and situation",
+                                "ike.payload-length")
             doi, sit = struct.unpack_from("!II", body)
             return SaPayload(_dec_proposals(1, body, 8, len(body)), doi, sit, crit, name)
         return SaPayload(_dec_proposals(2, body, 0, len(body)), None, None, crit, name)
@@ -680,7 +685,7 @@ def _decode_one(version: int, ptype: int, crit: bool, nxt: int, body: bytes) -> 
         if v1:
             return KePayload(body, None, crit, name)
         if len(body) < 4:
-            raise Malformed(0, "KE payload shorter than its group field")
+            raise Malformed(0, "KE payload shorter than its group field", "ike.payload-length")
         group = struct.unpack_from("!H", body)[0]
         return KePayload(body[4:], group, crit, name, dh_group_name(group))
     if ptype == (10 if v1 else 40):
@@ -693,7 +698,7 @@ def _decode_one(version: int, ptype: int, crit: bool, nxt: int, body: bytes) -> 
         return HashPayload(body, crit, name)
     if ptype in ((5,) if v1 else (35, 36)):
         if len(body) < 4:
-            raise Malformed(0, "ID payload shorter than 4 bytes")
+            raise Malformed(0, "ID payload shorter than 4 bytes", "ike.payload-length")
         t = body[0]
         value = _id_value(t, body[4:])
         if v1:
@@ -704,37 +709,38 @@ def _decode_one(version: int, ptype: int, crit: bool, nxt: int, body: bytes) -> 
     if ptype == (11 if v1 else 41):
         if v1:
             if len(body) < 8:
-                raise Malformed(0, "notification payload cut short")
+                raise Malformed(0, "notification payload cut short", "ike.payload-length")
             doi, proto, spi_size, nt = struct.unpack_from("!IBBH", body)
             spi = body[8: 8 + spi_size]
             if len(spi) < spi_size:
-                raise Malformed(8, "notification SPI cut short")
+                raise Malformed(8, "notification SPI cut short", "ike.payload-length")
             return NotifyPayload(nt, proto, spi, body[8 + spi_size:], doi, crit, name,
                                  notify_name(1, nt))
         if len(body) < 4:
-            raise Malformed(0, "notify payload cut short")
+            raise Malformed(0, "notify payload cut short", "ike.payload-length")
         proto, spi_size, nt = struct.unpack_from("!BBH", body)
         spi = body[4: 4 + spi_size]
         if len(spi) < spi_size:
-            raise Malformed(4, "notify SPI cut short")
+            raise Malformed(4, "notify SPI cut short", "ike.payload-length")
         return NotifyPayload(nt, proto, spi, body[4 + spi_size:], None, crit, name, notify_name(2, nt))
     if ptype == (12 if v1 else 42):
         head = 8 if v1 else 4
         if len(body) < head:
-            raise Malformed(0, "delete payload cut short")
+            raise Malformed(0, "delete payload cut short", "ike.payload-length")
         doi = struct.unpack_from("!I", body)[0] if v1 else None
         proto, spi_size, count = struct.unpack_from("!BBH", body, head - 4)
         need = head + spi_size * count
         if len(body) != need:
             raise Malformed(head - 2, f"delete payload says {count} SPIs of {spi_size} bytes "
-                            f"({need - head} bytes) but has {len(body) - head}")
+                            f"({need - head} bytes) but has {len(body) - head}",
+                                "ike.payload-length")
         spis = tuple(body[head + i * spi_size: head + (i + 1) * spi_size] for i in range(count))
         return DeletePayload(proto, spi_size, spis, doi, crit, name)
     if not v1 and ptype == 46:
         return EncryptedPayload(body, nxt, crit, name)
     if not v1 and ptype == 53:
         if len(body) < 4:
-            raise Malformed(0, "encrypted fragment payload cut short")
+            raise Malformed(0, "encrypted fragment payload cut short", "ike.payload-length")
         num, total = struct.unpack_from("!HH", body)
         return EncryptedFragmentPayload(num, total, body[4:], nxt, crit, name)
     return GenericPayload(ptype, body, crit, name)
@@ -754,23 +760,25 @@ def decode_payloads(version: int, first: int, buf: bytes, *, encrypted: bool = F
     pos, ptype = 0, first
     while ptype != 0 and len(out) < 64:
         if pos + 4 > len(buf):
-            problems.append(Problem(pos, f"{payload_name(version, ptype)} payload header cut short", LAYER))
+            problems.append(Problem(pos, f"{payload_name(version, ptype)} payload header cut short", LAYER, "ike.truncated", "error"))
             break
         nxt, crit, plen = struct.unpack_from("!BBH", buf, pos)
         if plen < 4 or pos + plen > len(buf):
             problems.append(Problem(pos + 2, f"{payload_name(version, ptype)} payload length {plen} does "
-                                    f"not fit the {len(buf) - pos} bytes left", LAYER))
+                                    f"not fit the {len(buf) - pos} bytes left", LAYER,
+                                        "ike.payload-length", "error"))
             break
         body = buf[pos + 4: pos + plen]
         try:
             out.append(_decode_one(version, ptype, bool(crit & 0x80), nxt, body))
         except Malformed as e:
-            problems.append(Problem(pos + 4 + e.offset, e.reason, LAYER))
+            problems.append(Problem(pos + 4 + e.offset, e.reason, LAYER, e.id, e.severity))
             out.append(GenericPayload(ptype, body, bool(crit & 0x80), payload_name(version, ptype)))
         pos += plen
         if version == 2 and ptype in (46, 53):
             break
         ptype = nxt
     if pos < len(buf) and not (out and isinstance(out[-1], (EncryptedPayload, EncryptedFragmentPayload))):
-        problems.append(Problem(pos, f"{len(buf) - pos} bytes after the last payload", LAYER))
+        problems.append(Problem(pos, f"{len(buf) - pos} bytes after the last payload", LAYER,
+                                "ike.trailing", "warning"))
     return out, problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str, ipv6_str
 
@@ -26,6 +27,65 @@ IP_PROTO_NAMES = {
     1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre",
     50: "esp", 51: "ah", 54: "nhrp", 58: "icmpv6", 89: "ospf", 103: "pim", 112: "vrrp",
 }
+
+# RFC 791's fixed header: version+IHL, TOS, total length, identification,
+# flags+fragment offset, TTL, protocol, checksum, source, destination.
+IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+# The same header as a fast path tests it: IPV4_HEADER's version+IHL, total
+# length, flags+fragment offset and protocol, the fields between skipped.
+IPV4_TESTED = struct.Struct("!BxH2xHxB")
+IPV4_MIN_LEN = 20
+IPV4_DF, IPV4_MF, IPV4_OFFSET = 0x4000, 0x2000, 0x1FFF
+IPV4_FRAGMENT = IPV4_MF | IPV4_OFFSET  # either set: a fragment (the reassembler's)
+# RFC 8200's fixed header: version+class+flow label, payload length, next
+# header, hop limit, source, destination.
+IPV6_HEADER = struct.Struct("!IHBB16s16s")
+IPV6_LEN = 40
+
+
+class Ipv4Peek(NamedTuple):
+    """The fixed IPv4 fields a fast path reads (``peek_ipv4``)."""
+
+    version: int
+    ihl: int  # header length in bytes
+    total_length: int
+    flags_fragment: int  # flags and fragment offset as on the wire
+    protocol: int
+    src: bytes
+    dst: bytes
+
+    @property
+    def is_fragment(self) -> bool:
+        return bool(self.flags_fragment & IPV4_FRAGMENT)
+
+
+class Ipv6Peek(NamedTuple):
+    """The fixed IPv6 fields a fast path reads (``peek_ipv6``)."""
+
+    version: int
+    payload_length: int
+    next_header: int
+    src: bytes
+    dst: bytes
+
+
+def peek_ipv4(buf: bytes, off: int = 0) -> Ipv4Peek | None:
+    """The fixed IPv4 header at ``buf[off:]``, unchecked (version, IHL and
+    lengths as found), or None when fewer than 20 bytes are there."""
+    if len(buf) < off + IPV4_MIN_LEN:
+        return None
+    vihl, _tos, total, _id, fl, _ttl, proto, _csum, src, dst = IPV4_HEADER.unpack_from(buf, off)
+    return Ipv4Peek(vihl >> 4, (vihl & 15) * 4, total, fl, proto, src, dst)
+
+
+def peek_ipv6(buf: bytes, off: int = 0) -> Ipv6Peek | None:
+    """The fixed IPv6 header at ``buf[off:]`` (``next_header`` before any
+    extension header), or None when fewer than 40 bytes are there."""
+    if len(buf) < off + IPV6_LEN:
+        return None
+    word, plen, nh, _hlim, src, dst = IPV6_HEADER.unpack_from(buf, off)
+    return Ipv6Peek(word >> 28, plen, nh, src, dst)
+
 
 # IPv6 extension headers that chain with (next header, length in 8-octet units).
 _V6_EXT = {0: "hop-by-hop", 43: "routing", 60: "destination-options", 44: "fragment",
@@ -95,37 +155,42 @@ def decode_ipv4(buf: bytes) -> tuple[IPv4 | None, Decoded, Fragment | None]:
     """The IPv4 header, its payload (cut to total length) and, for a fragment,
     the piece to hand to the reassembler."""
     problems: list[Problem] = []
-    if len(buf) < 20:
-        return None, Decoded(None, b"", [Problem(0, f"IPv4 header cut short ({len(buf)} of 20 bytes)", "ipv4")]), None
-    vihl, tos, total, ident, fl, ttl, proto, csum = struct.unpack_from("!BBHHHBBH", buf)
+    if len(buf) < IPV4_MIN_LEN:
+        return None, Decoded(None, b"", [Problem(0, f"IPv4 header cut short ({len(buf)} of 20 bytes)",
+                                                 "ipv4", "ip.truncated", "error")]), None
+    vihl, tos, total, ident, fl, ttl, proto, csum, src, dst = IPV4_HEADER.unpack_from(buf)
     version, ihl = vihl >> 4, (vihl & 15) * 4
     if version != 4:
-        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4"))
+        problems.append(Problem(0, f"IP version {version}, expected 4", "ipv4",
+                                "ip.version", "error"))
         return None, Decoded(None, b"", problems), None
     if ihl < 20:
-        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4"))
+        problems.append(Problem(0, f"IPv4 header length {ihl} < 20", "ipv4",
+                                "ip.header-length", "error"))
         return None, Decoded(None, b"", problems), None
     if ihl > len(buf):
-        problems.append(Problem(0, f"IPv4 header length {ihl} beyond the {len(buf)} captured bytes", "ipv4"))
+        problems.append(Problem(0, f"IPv4 header length {ihl} beyond the {len(buf)} captured bytes", "ipv4", "ip.truncated", "error"))
         return None, Decoded(None, b"", problems), None
     checksum_ok = internet_checksum(buf[:ihl]) == 0
     if not checksum_ok:
-        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4"))
-    flags = tuple(n for bit, n in ((0x8000, "reserved"), (0x4000, "df"), (0x2000, "mf")) if fl & bit)
-    frag_off = (fl & 0x1FFF) * 8
+        problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4",
+                                "ip.checksum", "error"))
+    flags = tuple(n for bit, n in ((0x8000, "reserved"), (IPV4_DF, "df"), (IPV4_MF, "mf")) if fl & bit)
+    frag_off = (fl & IPV4_OFFSET) * 8
     end = total
     if total < ihl:
-        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4"))
+        problems.append(Problem(2, f"IPv4 total length {total} shorter than its header", "ipv4",
+                                "ip.length", "error"))
         end = len(buf)
     elif total > len(buf):
-        problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4"))
+        problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4", "ip.truncated", "error"))
         end = len(buf)
     rec = IPv4(4, ihl, tos, total, ident, flags, frag_off, ttl, proto, csum, checksum_ok,
-               ipv4_str(buf[12:16]), ipv4_str(buf[16:20]), bytes(buf[20:ihl]))
+               ipv4_str(src), ipv4_str(dst), bytes(buf[IPV4_MIN_LEN:ihl]))
     payload = bytes(buf[ihl:end])
     frag = None
-    if frag_off or (fl & 0x2000):
-        frag = Fragment((4, rec.src, rec.dst, ident, proto), frag_off, bool(fl & 0x2000), payload, proto)
+    if fl & IPV4_FRAGMENT:
+        frag = Fragment((4, rec.src, rec.dst, ident, proto), frag_off, bool(fl & IPV4_MF), payload, proto)
     return rec, Decoded(rec, payload, problems, ihl), frag
 
 
@@ -137,8 +202,8 @@ def encode_ipv4(src: str, dst: str, protocol: int, payload: bytes, *, ttl: int =
 
     options += b"\0" * (-len(options) % 4)
     ihl = 20 + len(options)
-    fl = (0x4000 if df else 0) | (0x2000 if mf else 0) | (frag_offset // 8)
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl // 4, tos, ihl + len(payload), ident, fl, ttl,
+    fl = (IPV4_DF if df else 0) | (IPV4_MF if mf else 0) | (frag_offset // 8)
+    hdr = IPV4_HEADER.pack(0x40 | ihl // 4, tos, ihl + len(payload), ident, fl, ttl,
                       protocol, 0, socket.inet_aton(src), socket.inet_aton(dst)) + options
     if checksum is None:
         checksum = internet_checksum(hdr)
@@ -147,22 +212,25 @@ def encode_ipv4(src: str, dst: str, protocol: int, payload: bytes, *, ttl: int =
 
 def decode_ipv6(buf: bytes) -> tuple[IPv6 | None, Decoded, Fragment | None]:
     problems: list[Problem] = []
-    if len(buf) < 40:
-        return None, Decoded(None, b"", [Problem(0, f"IPv6 header cut short ({len(buf)} of 40 bytes)", "ipv6")]), None
-    word, plen, nh, hlim = struct.unpack_from("!IHBB", buf)
+    if len(buf) < IPV6_LEN:
+        return None, Decoded(None, b"", [Problem(0, f"IPv6 header cut short ({len(buf)} of 40 bytes)",
+                                                 "ipv6", "ip.truncated", "error")]), None
+    word, plen, nh, hlim, src, dst = IPV6_HEADER.unpack_from(buf)
     if word >> 28 != 6:
-        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6"))
+        problems.append(Problem(0, f"IP version {word >> 28}, expected 6", "ipv6",
+                                "ip.version", "error"))
         return None, Decoded(None, b"", problems), None
     end = 40 + plen
     if end > len(buf):
-        problems.append(Problem(4, f"IPv6 payload length {plen} but only {len(buf) - 40} bytes captured", "ipv6"))
+        problems.append(Problem(4, f"IPv6 payload length {plen} but only {len(buf) - 40} bytes captured", "ipv6", "ip.truncated", "error"))
         end = len(buf)
     exts: list[IPv6Ext] = []
     pos, proto = 40, nh
     frag: tuple[int, bool, int] | None = None
     while proto in _V6_EXT and len(exts) < 16:
         if pos + 8 > end:
-            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6"))
+            problems.append(Problem(pos, f"IPv6 {_V6_EXT[proto]} header cut short", "ipv6",
+                                    "ip.truncated", "error"))
             break
         nxt, hl = buf[pos], buf[pos + 1]
         if proto == 44:
@@ -178,8 +246,8 @@ def decode_ipv6(buf: bytes) -> tuple[IPv6 | None, Decoded, Fragment | None]:
         if frag is not None:
             break  # what follows a fragment header is the fragmentable part
     pos = min(pos, end)
-    rec = IPv6(6, (word >> 20) & 0xFF, word & 0xFFFFF, plen, nh, hlim, ipv6_str(buf[8:24]),
-               ipv6_str(buf[24:40]), tuple(exts), proto)
+    rec = IPv6(6, (word >> 20) & 0xFF, word & 0xFFFFF, plen, nh, hlim, ipv6_str(src),
+               ipv6_str(dst), tuple(exts), proto)
     payload = bytes(buf[pos:end])
     fr = None
     if frag is not None and (frag[0] or frag[1]):
@@ -191,9 +259,9 @@ def encode_ipv6(src: str, dst: str, next_header: int, payload: bytes, *, hop_lim
                 traffic_class: int = 0, flow_label: int = 0) -> bytes:
     import socket
 
-    return struct.pack("!IHBB", (6 << 28) | (traffic_class << 20) | flow_label, len(payload),
-                       next_header, hop_limit) + socket.inet_pton(socket.AF_INET6, src) + \
-        socket.inet_pton(socket.AF_INET6, dst) + payload
+    return IPV6_HEADER.pack((6 << 28) | (traffic_class << 20) | flow_label, len(payload),
+                            next_header, hop_limit, socket.inet_pton(socket.AF_INET6, src),
+                            socket.inet_pton(socket.AF_INET6, dst)) + payload
 
 
 # -- reassembly ----------------------------------------------------------------

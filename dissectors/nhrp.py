@@ -23,7 +23,7 @@ derived from them. The ``make_*`` builders fill the derived fields so that
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from operator import attrgetter
@@ -45,6 +45,8 @@ __all__ = [
     "CieListExtension",
     "DeviceCapabilitiesExtension",
     "EndExtension",
+    "NhrpMemo",
+    "QuotedDecoder",
     "Extension",
     "NhrpPacket",
     "UnknownExtension",
@@ -72,6 +74,11 @@ __all__ = [
 ]
 
 LAYER = "nhrp"
+# Problem ids the replay reads to report a malformed NHRP packet: a wrong
+# checksum, a packet size that disagrees with the bytes, a cut fixed header.
+PROBLEM_CHECKSUM = "nhrp.checksum"
+PROBLEM_LENGTH = "nhrp.length"
+PROBLEM_TRUNCATED = "nhrp.truncated"
 FIXED_LEN = 20
 MANDATORY_LEN = 8
 CIE_LEN = 12
@@ -401,7 +408,7 @@ def _password(data: bytes) -> str | None:
 def _take(buf: bytes, pos: int, n: int, limit: int, what: str) -> bytes:
     if pos + n > limit:
         have = max(limit - pos, 0)
-        raise Malformed(pos, f"truncated {what}: needs {n} bytes, {have} left")
+        raise Malformed(pos, f"truncated {what}: needs {n} bytes, {have} left", PROBLEM_TRUNCATED)
     return buf[pos : pos + n]
 
 
@@ -423,7 +430,8 @@ def _check_len(
     """Report an address whose length does not fit its (known) family."""
     if n and family in table and n != table[family][0]:
         want, label = table[family]
-        problems.append(Problem(offset, f"{what} is {n} bytes, {label} needs {want}", LAYER))
+        problems.append(Problem(offset, f"{what} is {n} bytes, {label} needs {want}", LAYER,
+                                "nhrp.address-length", "warning"))
 
 
 def decode_cie(
@@ -478,14 +486,14 @@ def _decode_cies(
     buf: bytes, pos: int, limit: int, afn: int, protocol_type: int, problems: list[Problem]
 ) -> tuple[tuple[Cie, ...], bool]:
     """CIEs filling [pos, limit); the flag says whether every byte was consumed."""
-    cies = []
+    cies: list[Cie] = []
     while pos < limit:
         try:
             cie, pos = decode_cie(
                 buf, pos, limit, afn=afn, protocol_type=protocol_type, problems=problems
             )
         except Malformed as exc:
-            problems.append(Problem(exc.offset, exc.reason, LAYER))
+            problems.append(Problem(exc.offset, exc.reason, LAYER, exc.id, exc.severity))
             return tuple(cies), False
         cies.append(cie)
     return tuple(cies), True
@@ -506,7 +514,8 @@ def _decode_extension(
     name = extension_name(ext_type)
     if ext_type == EXT_END:
         if body:
-            problems.append(Problem(offset, f"end extension carries {len(body)} bytes", LAYER))
+            problems.append(Problem(offset, f"end extension carries {len(body)} bytes", LAYER,
+                                    "nhrp.extension", "warning"))
         return EndExtension(ext_type, name, compulsory, length, body)
     if ext_type == EXT_NAT_OR_CAPABILITIES:
         # Cisco's NAT address extension and RFC 2735 device capabilities share
@@ -533,7 +542,7 @@ def _decode_extension(
                 offset,
                 f"type 9 extension of {len(body)} bytes is neither a CIE list (Cisco NAT "
                 "address) nor 8 bytes of RFC 2735 device capabilities",
-                LAYER,
+                LAYER, "nhrp.extension", "warning",
             )
         )
         return UnknownExtension(ext_type, "unknown", compulsory, length, body)
@@ -545,7 +554,8 @@ def _decode_extension(
     if ext_type in _AUTH_EXT_NAMES:
         if len(body) < 4:
             problems.append(
-                Problem(offset, f"authentication extension of {len(body)} bytes has no SPI", LAYER)
+                Problem(offset, f"authentication extension of {len(body)} bytes has no SPI", LAYER,
+                        "nhrp.extension", "error")
             )
             return AuthenticationExtension(ext_type, name, compulsory, length, None, None, body)
         data = body[4:]
@@ -556,7 +566,8 @@ def _decode_extension(
     if ext_type == EXT_VENDOR_PRIVATE:
         if len(body) < 3:
             problems.append(
-                Problem(offset, f"vendor-private extension of {len(body)} bytes has no OUI", LAYER)
+                Problem(offset, f"vendor-private extension of {len(body)} bytes has no OUI", LAYER,
+                        "nhrp.extension", "error")
             )
             return VendorPrivateExtension(ext_type, name, compulsory, length, None, body)
         oui = int.from_bytes(body[:3], "big")
@@ -571,11 +582,13 @@ def _decode_extensions(
     cut_short = False  # a truncation already explains a missing end extension
     while pos < end:
         if exts and isinstance(exts[-1], EndExtension):
-            problems.append(Problem(pos, f"{end - pos} bytes after the end extension", LAYER))
+            problems.append(Problem(pos, f"{end - pos} bytes after the end extension", LAYER,
+                                    "nhrp.extension", "warning"))
             break
         if end - pos < EXT_HEADER_LEN:
             problems.append(
-                Problem(pos, f"truncated extension header: {end - pos} of 4 bytes", LAYER)
+                Problem(pos, f"truncated extension header: {end - pos} of 4 bytes", LAYER,
+                        "nhrp.extension", "error")
             )
             cut_short = True
             break
@@ -588,7 +601,7 @@ def _decode_extensions(
                     pos,
                     f"extension type {raw_type & ~COMPULSORY} of length {length} runs "
                     f"{body_end - end} bytes past the packet end",
-                    LAYER,
+                    LAYER, "nhrp.extension", "error",
                 )
             )
             body_end = end
@@ -600,27 +613,28 @@ def _decode_extensions(
         )
         pos = body_end
     if exts and not cut_short and not isinstance(exts[-1], EndExtension):
-        problems.append(Problem(end, "extensions not terminated by an end extension", LAYER))
+        problems.append(Problem(end, "extensions not terminated by an end extension", LAYER,
+                                "nhrp.extension", "warning"))
     return tuple(exts)
 
 
-def _decode_ip_layers(raw: bytes, depth: int = 0) -> tuple[Any, ...] | None:
-    """The packet a traffic indication carries, decoded by the frame chain's IP
-    decoder when that exists. Its problems are not ours: routers copy only the
-    start of the packet, so truncation there is normal. ``depth``: how many
-    NHRP packets quote this one; past MAX_NESTING only offending_raw is kept
-    (a 50 KB frame of nested indications made 45 MB of JSON)."""
-    if depth >= MAX_NESTING:
+# Decodes the IP packet a traffic indication quotes, ``nesting`` NHRP packets
+# deep, into its layers. The frame chain (``dissectors.frame``) passes its
+# own: NHRP sits inside the chain, so it takes the chain as a parameter
+# rather than importing it.
+QuotedDecoder = Callable[[bytes, int], tuple[Any, ...]]
+
+
+def _decode_ip_layers(raw: bytes, depth: int, quoted: QuotedDecoder | None
+                      ) -> tuple[Any, ...] | None:
+    """The packet a traffic indication carries, decoded by ``quoted`` when
+    given. Its problems are not ours: routers copy only the start of the
+    packet, so truncation there is normal. ``depth``: how many NHRP packets
+    quote this one; past MAX_NESTING only offending_raw is kept (a 50 KB
+    frame of nested indications made 45 MB of JSON)."""
+    if quoted is None or depth >= MAX_NESTING:
         return None
-    try:
-        from dissectors.frame import decode_ip
-    except Exception:  # not written yet, or broken: keep offending_raw only
-        return None
-    try:
-        layers, _problems = decode_ip(raw, nesting=depth + 1)
-    except Exception:  # a bug there must not make this decoder raise
-        return None
-    return tuple(layers)
+    return quoted(raw, depth + 1)
 
 
 # Packets decoded before, by their bytes less the checksum and the request
@@ -629,42 +643,61 @@ def _decode_ip_layers(raw: bytes, depth: int = 0) -> tuple[Any, ...] | None:
 # again with those two fields: about 25 against 175 us on the scale file).
 # Only packets with a right checksum are kept (a wrong one's problem names
 # it), error and traffic indications never (their bytes 24-27 are no request id).
-_MEMO_MAX = 4096
 _FIELDS = [f.name for f in dataclass_fields(NhrpPacket)]
 _FIELD_VALUES = attrgetter(*_FIELDS)
 _RID, _CSUM = _FIELDS.index("request_id"), _FIELDS.index("checksum")
-_memo: dict[bytes, tuple[NhrpPacket, tuple[Problem, ...], int]] = {}
+# the constructor, called with all fields in order (which mypy cannot count)
+_new_packet: Callable[..., NhrpPacket] = NhrpPacket
 
 
-def decode_nhrp(buf: bytes, *, nesting: int = 0) -> Decoded:
+class NhrpMemo:
+    """The memo of decoded NHRP packets (above), owned by whoever decodes a
+    stream of them (``FrameDecoder`` holds one); bounded at ``max_size``."""
+
+    __slots__ = ("entries", "max_size")
+
+    def __init__(self, max_size: int = 4096) -> None:
+        self.entries: dict[bytes, tuple[NhrpPacket, tuple[Problem, ...], int]] = {}
+        self.max_size = max_size
+
+    def remember(self, key: bytes, d: Decoded) -> None:
+        if len(self.entries) >= self.max_size:
+            self.entries.clear()
+        self.entries[key] = (d.record, tuple(d.problems), d.payload_offset)
+
+
+def decode_nhrp(buf: bytes, *, nesting: int = 0, memo: NhrpMemo | None = None,
+                quoted: QuotedDecoder | None = None) -> Decoded:
     """Decode one NHRP packet; never raises. ``nesting``: how many NHRP
     packets quote this one (the frame chain passes it on; only indications,
-    never memoized, depend on it)."""
+    never memoized, depend on it). ``memo``: packets decoded before, to
+    skip decoding a repeat. ``quoted``: the decoder of a traffic
+    indication's offending IP packet (without it, only ``offending_raw``)."""
     buf = bytes(buf)
-    if len(buf) < FIXED_LEN + MANDATORY_LEN or buf[17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
-        return _decode(buf, nesting)
+    if memo is None or len(buf) < FIXED_LEN + MANDATORY_LEN \
+            or buf[17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
+        return _decode(buf, nesting, quoted)
     key = buf[:12] + buf[14:24] + buf[28:]
-    hit = _memo.get(key)
+    hit = memo.entries.get(key)
     if hit is not None:
         rec, problems, end = hit
         if internet_checksum(buf[:rec.packet_size]) == 0:
             v = _FIELD_VALUES(rec)  # dataclasses.replace, at a fifth of its cost
-            rec = NhrpPacket(*v[:_RID], int.from_bytes(buf[24:28], "big"), *v[_RID + 1:_CSUM],
-                             (buf[12] << 8) | buf[13], *v[_CSUM + 1:])
+            rec = _new_packet(*v[:_RID], int.from_bytes(buf[24:28], "big"), *v[_RID + 1:_CSUM],
+                              (buf[12] << 8) | buf[13], *v[_CSUM + 1:])
             return Decoded(rec, b"", list(problems), end)
-    d = _decode(buf, 0)
+    d = _decode(buf, 0, quoted)
     if d.record is not None and d.record.checksum_ok:
-        if len(_memo) >= _MEMO_MAX:
-            _memo.clear()
-        _memo[key] = (d.record, tuple(d.problems), d.payload_offset)
+        memo.remember(key, d)
     return d
 
 
-def _decode(buf: bytes, depth: int) -> Decoded:
+def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Decoded:
     problems: list[Problem] = []
     if len(buf) < FIXED_LEN:
         problems.append(
-            Problem(0, f"truncated NHRP fixed header: {len(buf)} of {FIXED_LEN} bytes", LAYER)
+            Problem(0, f"truncated NHRP fixed header: {len(buf)} of {FIXED_LEN} bytes", LAYER,
+                    PROBLEM_TRUNCATED, "error")
         )
         return Decoded(None, b"", problems, len(buf))
 
@@ -675,21 +708,25 @@ def _decode(buf: bytes, depth: int) -> Decoded:
     version, type_code, shtl, sstl = buf[16], buf[17], buf[18], buf[19]
 
     if version != 1:
-        problems.append(Problem(16, f"unknown NHRP version {version}", LAYER))
+        problems.append(Problem(16, f"unknown NHRP version {version}", LAYER,
+                                "nhrp.version", "error"))
 
     # Where the packet ends: its own size when the buffer holds it, else the buffer.
     if size < FIXED_LEN:
-        problems.append(Problem(10, f"packet size {size} is less than the fixed header", LAYER))
+        problems.append(Problem(10, f"packet size {size} is less than the fixed header", LAYER,
+                                PROBLEM_LENGTH, "error"))
         end = len(buf)
     elif size > len(buf):
         problems.append(
-            Problem(len(buf), f"truncated: packet size {size}, {len(buf)} bytes present", LAYER)
+            Problem(len(buf), f"truncated: packet size {size}, {len(buf)} bytes present", LAYER,
+                    PROBLEM_LENGTH, "error")
         )
         end = len(buf)
     else:
         if size < len(buf):
             problems.append(
-                Problem(size, f"{len(buf) - size} bytes after the packet size {size}", LAYER)
+                Problem(size, f"{len(buf) - size} bytes after the packet size {size}", LAYER,
+                        PROBLEM_LENGTH, "warning")
             )
         end = size
 
@@ -699,7 +736,8 @@ def _decode(buf: bytes, depth: int) -> Decoded:
         if not checksum_ok:
             want = internet_checksum(buf[:12] + b"\0\0" + buf[14:size])
             problems.append(
-                Problem(12, f"bad checksum 0x{checksum:04x}, should be 0x{want:04x}", LAYER)
+                Problem(12, f"bad checksum 0x{checksum:04x}, should be 0x{want:04x}", LAYER,
+                        PROBLEM_CHECKSUM, "error")
             )
 
     ext_start: int | None = None
@@ -707,7 +745,8 @@ def _decode(buf: bytes, depth: int) -> Decoded:
         mand_end = end
     elif extoff < FIXED_LEN + MANDATORY_LEN or extoff > size:
         problems.append(
-            Problem(14, f"extension offset {extoff} outside the packet (size {size})", LAYER)
+            Problem(14, f"extension offset {extoff} outside the packet (size {size})", LAYER,
+                    "nhrp.extension-offset", "error")
         )
         mand_end = end
     else:
@@ -750,14 +789,14 @@ def _decode(buf: bytes, depth: int) -> Decoded:
             raw = buf[pos:mand_end]
             fields["offending_raw"] = raw
             if type_code == TRAFFIC_INDICATION:
-                fields["offending"] = _decode_ip_layers(raw, depth) if raw else None
+                fields["offending"] = _decode_ip_layers(raw, depth, quoted) if raw else None
             elif raw and depth < MAX_NESTING:
                 # The inner packet's defects are its own, not this packet's.
-                fields["offending"] = _decode(raw, depth + 1).record
+                fields["offending"] = _decode(raw, depth + 1, quoted).record
         else:
             cies, _ = _decode_cies(buf, pos, mand_end, afn, protocol_type, problems)
     except Malformed as exc:
-        problems.append(Problem(exc.offset, exc.reason, LAYER))
+        problems.append(Problem(exc.offset, exc.reason, LAYER, exc.id, exc.severity))
 
     extensions: tuple[Extension, ...] = ()
     if ext_start is not None and ext_start < end:
@@ -1063,13 +1102,15 @@ def make_packet(
     traffic_reserved: int = 0,
     offending: NhrpPacket | None = None,
     offending_raw: bytes | None = None,
+    quoted: QuotedDecoder | None = None,
 ) -> NhrpPacket:
     """A consistent packet record: names, lengths, size, offset and checksum
     computed. ``type`` is a name or a number; ``flags`` names or a raw value;
     ``afn``/``protocol_type`` default from the address lengths. An error
     indication takes the packet in error as ``offending`` (a record) or
     ``offending_raw``; a traffic indication the IP packet as ``offending_raw``.
-    ``shtl_type``/``sstl_type`` are the high bits (0x40 = E.164) of shtl/sstl."""
+    ``shtl_type``/``sstl_type`` are the high bits (0x40 = E.164) of shtl/sstl.
+    ``quoted``: what decodes a traffic indication's packet (``decode_nhrp``)."""
     type_code = TYPE_CODES[type] if isinstance(type, str) else type
     flags_raw = flags if isinstance(flags, int) else flags_value(type_code, flags)
     if afn is None:
@@ -1089,7 +1130,7 @@ def make_packet(
             error_name=error_name(error_code),
             error_offset=error_offset,
             offending_raw=raw,
-            offending=_decode(raw, 1).record if raw else None,
+            offending=_decode(raw, 1, quoted).record if raw else None,
         )
     elif type_code == TRAFFIC_INDICATION:
         raw = offending_raw or b""
@@ -1098,7 +1139,7 @@ def make_packet(
             traffic_name=traffic_name(traffic_code),
             traffic_reserved=traffic_reserved,
             offending_raw=raw,
-            offending=_decode_ip_layers(raw) if raw else None,
+            offending=_decode_ip_layers(raw, 0, quoted) if raw else None,
         )
     cies = () if type_code in (ERROR_INDICATION, TRAFFIC_INDICATION) else tuple(cies)
     extensions = tuple(extensions)

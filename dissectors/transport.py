@@ -47,11 +47,12 @@ class Icmpv6(Icmp):
 def decode_icmp(buf: bytes, v6: bool = False) -> Decoded:
     proto = "icmpv6" if v6 else "icmp"
     if len(buf) < 8:
-        return Decoded(None, b"", [Problem(0, f"ICMP header cut short ({len(buf)} of 8 bytes)", proto)])
+        return Decoded(None, b"", [Problem(0, f"ICMP header cut short ({len(buf)} of 8 bytes)", proto, f"{proto}.truncated", "error")])
     t, c, csum, a, b = struct.unpack_from("!BBHHH", buf)
     names = ICMPV6_NAMES if v6 else ICMP_NAMES
     ok = None if v6 else internet_checksum(bytes(buf)) == 0  # v6 needs the pseudo-header
-    problems = [] if ok is not False else [Problem(2, f"ICMP checksum 0x{csum:04x} is wrong", proto)]
+    problems = [] if ok is not False else [Problem(2, f"ICMP checksum 0x{csum:04x} is wrong", proto,
+                                                   f"{proto}.checksum", "error")]
     ident = seq = mtu = osrc = odst = oproto = None
     if (not v6 and t in (0, 8)) or (v6 and t in (128, 129)):
         ident, seq = a, b
@@ -64,6 +65,17 @@ def decode_icmp(buf: bytes, v6: bool = False) -> Decoded:
     cls = Icmpv6 if v6 else Icmp
     rec = cls(t, c, names.get(t, f"type-{t}"), csum, ok, ident, seq, mtu, osrc, odst, oproto, len(buf) - 8)
     return Decoded(rec, b"", problems, len(buf))
+
+
+def encode_icmp(type_: int, code: int, rest: int, data: bytes, *, v6: bool = False) -> bytes:
+    """An ICMP message: type, code, the 4 bytes after the checksum
+    (``rest``: identifier and sequence number, the MTU ...) and the data. The
+    checksum is computed for ICMP; ICMPv6's needs the IPv6 pseudo-header,
+    so it is left zero."""
+    hdr = struct.pack("!BBHI", type_, code, 0, rest) + data
+    if v6:
+        return hdr
+    return hdr[:2] + struct.pack("!H", internet_checksum(hdr)) + hdr[4:]
 
 
 def encode_icmp_echo(ident: int, seq: int, data: bytes, *, reply: bool = False) -> bytes:
@@ -95,12 +107,13 @@ class Tcp(Layer):
 
 def decode_tcp(buf: bytes) -> Decoded:
     if len(buf) < 20:
-        return Decoded(None, b"", [Problem(0, f"TCP header cut short ({len(buf)} of 20 bytes)", "tcp")])
+        return Decoded(None, b"", [Problem(0, f"TCP header cut short ({len(buf)} of 20 bytes)", "tcp", "tcp.truncated", "error")])
     sp, dp, seq, ack, off, fl, win = struct.unpack_from("!HHIIBBH", buf)
     hl = (off >> 4) * 4
     problems = []
     if hl < 20 or hl > len(buf):
-        problems.append(Problem(12, f"TCP header length {hl} is impossible", "tcp"))
+        problems.append(Problem(12, f"TCP header length {hl} is impossible", "tcp",
+                                "tcp.header-length", "error"))
         hl = min(max(hl, 20), len(buf))
     names = tuple(n for bit, n in _TCP_FLAGS if fl & bit)
     return Decoded(Tcp(sp, dp, seq, ack, hl, names, win, len(buf) - hl), bytes(buf[hl:]), problems, hl)

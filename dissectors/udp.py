@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from dissectors.base import Decoded, Layer, Problem, internet_checksum
 
 __all__ = [
+    "UDP_HEADER",
+    "UDP_PORTS",
     "UdpHeader",
+    "UdpPeek",
+    "peek_udp",
     "NatKeepalive",
     "decode_udp",
     "encode_udp",
@@ -56,25 +61,51 @@ class NatKeepalive(Layer):
     value: int = 0xFF
 
 
+# RFC 768: source port, destination port, length, checksum.
+UDP_HEADER = struct.Struct("!HHHH")
+UDP_PORTS = struct.Struct("!HH")  # UDP_HEADER's first two fields alone
+UDP_HEADER_LEN = 8
+
+
+class UdpPeek(NamedTuple):
+    """The UDP header as ``peek_udp`` reads it."""
+
+    src_port: int
+    dst_port: int
+    length: int
+    checksum: int
+
+
+def peek_udp(buf: bytes, off: int = 0) -> UdpPeek | None:
+    """The UDP header at ``buf[off:]``, or None when cut short."""
+    if len(buf) < off + UDP_HEADER_LEN:
+        return None
+    return UdpPeek(*UDP_HEADER.unpack_from(buf, off))
+
+
 def decode_udp(buf: bytes) -> Decoded:
     """Header and payload. The payload is what the length field covers,
     cut short to what was captured (with a problem saying so)."""
     buf = bytes(buf)
     n = len(buf)
-    if n < 8:
-        return Decoded(None, b"", [Problem(0, f"UDP header cut short ({n} of 8 bytes)", "udp")])
-    sport, dport, length, checksum = struct.unpack_from("!HHHH", buf)
+    if n < UDP_HEADER_LEN:
+        return Decoded(None, b"", [Problem(0, f"UDP header cut short ({n} of 8 bytes)", "udp",
+                                           "udp.truncated", "error")])
+    sport, dport, length, checksum = UDP_HEADER.unpack_from(buf)
     rec = UdpHeader(sport, dport, length, checksum)
     problems: list[Problem] = []
     end = length
     if length < 8:
-        problems.append(Problem(4, f"UDP length {length} is less than the 8-byte header", "udp"))
+        problems.append(Problem(4, f"UDP length {length} is less than the 8-byte header", "udp",
+                                "udp.length", "error"))
         end = n
     elif length > n:
-        problems.append(Problem(4, f"UDP length {length} but only {n} bytes captured", "udp"))
+        problems.append(Problem(4, f"UDP length {length} but only {n} bytes captured", "udp",
+                                "udp.truncated", "error"))
         end = n
     elif length < n:
-        problems.append(Problem(length, f"{n - length} bytes after the UDP datagram", "udp"))
+        problems.append(Problem(length, f"{n - length} bytes after the UDP datagram", "udp",
+                                "udp.trailing", "warning"))
     return Decoded(rec, buf[8:end], problems, 8)
 
 
@@ -111,7 +142,7 @@ def encode_udp(src_port: int, dst_port: int, payload: bytes, *,
     given (else 0, "none", as RFC 3948 NAT-T senders may do over IPv4);
     ``length``/``checksum`` override the fields (to write malformed ones)."""
     ln = 8 + len(payload) if length is None else length
-    seg = struct.pack("!HHHH", src_port, dst_port, ln, 0) + bytes(payload)
+    seg = UDP_HEADER.pack(src_port, dst_port, ln, 0) + bytes(payload)
     if checksum is None:
         checksum = udp_checksum(src_addr, dst_addr, seg) if src_addr and dst_addr else 0
     return seg[:6] + struct.pack("!H", checksum) + seg[8:]
@@ -143,12 +174,14 @@ def split_udp_payload(src_port: int, dst_port: int, payload: bytes) -> tuple[str
 
 def decode_nat_keepalive(buf: bytes) -> Decoded:
     if len(buf) < 1:
-        return Decoded(None, b"", [Problem(0, "empty NAT-keepalive", "nat-keepalive")])
+        return Decoded(None, b"", [Problem(0, "empty NAT-keepalive", "nat-keepalive",
+                                           "nat-keepalive.empty", "error")])
     problems = []
     if buf[0] != 0xFF:
-        problems.append(Problem(0, f"NAT-keepalive byte is 0x{buf[0]:02x}, not 0xff", "nat-keepalive"))
+        problems.append(Problem(0, f"NAT-keepalive byte is 0x{buf[0]:02x}, not 0xff", "nat-keepalive", "nat-keepalive.value", "warning"))
     if len(buf) > 1:
-        problems.append(Problem(1, f"{len(buf) - 1} bytes after the NAT-keepalive", "nat-keepalive"))
+        problems.append(Problem(1, f"{len(buf) - 1} bytes after the NAT-keepalive", "nat-keepalive",
+                                "nat-keepalive.trailing", "warning"))
     return Decoded(NatKeepalive(buf[0]), b"", problems, 1)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,7 +45,7 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 def make_sa(enc: str, ek: bytes, integ: str = "null", ik: bytes | None = b"", spi: int = 0x1001,
-            **kw: object) -> SecurityAssociation:
+            **kw: Any) -> SecurityAssociation:
     return SecurityAssociation(spi, "192.0.2.1", "192.0.2.2", enc, ek, integ, ik, **kw)
 
 
@@ -129,7 +130,7 @@ def test_round_trip_every_combination(combo, seed: int, seq: int, kind: int) -> 
     checked = ENCRYPTION[enc].is_aead or integ != "null"
     assert rec.icv_ok is (True if checked else None)
     assert rec.seq_hi is None
-    assert (len(packet) - 8 - ENCRYPTION[enc].iv_len - sa.icv_len) % ENCRYPTION[enc].align == 0
+    assert (len(packet) - 8 - ENCRYPTION[enc].iv_len - (sa.icv_len or 0)) % ENCRYPTION[enc].align == 0
 
 
 @FAST
@@ -202,7 +203,7 @@ def test_wrong_key_is_decryption_failed(enc: str, ek: int) -> None:
         payload, nh = plausible_payload(rng, n % 5)
         packet = encode_esp(right, n + 1, payload, nh)
         wrong = make_sa(enc, _mutate(right.enc_key, rng), integ,
-                        _mutate(right.auth_key, rng) if ik else b"")
+                        _mutate(right.auth_key or b"", rng) if ik else b"")
         d = decode_esp(packet, wrong)
         assert d.record.status == "decryption-failed", (n, integ)
         assert d.payload == b"" and d.record.next_header is None and not d.record.decrypted

@@ -159,7 +159,7 @@ def test_verify_all_flag(scale):
 
 
 def _committed() -> list[tuple[Path, tuple[str, ...]]]:
-    out = []
+    out: list[tuple[Path, tuple[str, ...]]] = []
     for p in sorted(CAPTURES.glob("*.pcapng")):
         keys = p.with_suffix(".esp_sa")
         out.append((p, (str(keys),) if keys.exists() else ()))

@@ -93,8 +93,8 @@ def mutate(draw: st.DrawFn, data: bytes, hot: Sequence[int] = (), endian: str = 
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(_OPS))
         hot_ok = [h for h in hot if h < len(b)]
-        if hot_ok and draw(st.booleans()):
-            pos = draw(st.sampled_from(hot_ok))
+        if len(hot_ok) > 0 and draw(st.booleans()):
+            pos: int = draw(st.sampled_from(hot_ok))
         else:
             pos = draw(st.integers(0, max(len(b) - 1, 0)))
         if op == "set" and b:
@@ -119,11 +119,16 @@ def mutate(draw: st.DrawFn, data: bytes, hot: Sequence[int] = (), endian: str = 
 
 # -- checks ------------------------------------------------------------------------
 
+_PROBLEM_ID = re.compile(r"[a-z0-9-]+\.[a-z0-9-]+")
+
 
 def check_problems(problems: list[Problem]) -> None:
     for p in problems:
         assert isinstance(p, Problem), p
         assert isinstance(p.offset, int) and isinstance(p.reason, str) and p.reason, p
+        # an id names the problem for programs: "<layer>.<what>", like Wireshark's expert info
+        assert _PROBLEM_ID.fullmatch(p.id), p
+        assert p.severity in ("error", "warning", "note"), p
 
 
 def check_decoded(d: Decoded) -> None:
@@ -861,7 +866,7 @@ def sa_sets(draw: st.DrawFn) -> list[SecurityAssociation]:
 
 def key_windows(sas: list[SecurityAssociation]) -> set[str]:
     """Every 12-hex-digit run of the keys: none may show in an error."""
-    out = set()
+    out: set[str] = set()
     for sa in sas:
         for k in (sa.enc_key, sa.auth_key or b""):
             h = k.hex()
@@ -899,8 +904,9 @@ def mutate_text(draw: st.DrawFn, text: str, tokens: Sequence[str], top: Sequence
                 words[wi] = draw(st.sampled_from(tokens))
                 lines[li] = "".join(words)
         elif op == "add-line":  # ``top`` lines go first, where they are top-level keys
-            if top and draw(st.booleans()):
-                lines.insert(0, draw(st.sampled_from(top)))
+            if len(top) > 0 and draw(st.booleans()):
+                first: str = draw(st.sampled_from(top))
+                lines.insert(0, first)
             else:
                 lines.insert(li, draw(st.sampled_from(tokens)))
         elif op == "drop-line" and len(lines) > 1:

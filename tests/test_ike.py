@@ -154,6 +154,7 @@ def test_ikev1_quick_mode_attributes_are_ipsec_doi() -> None:
              K.Attribute(6, 256))
     sa = K.SaPayload((K.Proposal(1, 3, b"\x11\x22\x33\x44", (K.Transform(1, 0, 12, attrs),)),))
     [got], _ = K.decode_payloads(1, 1, K.encode_payloads(1, [sa])[1])
+    assert isinstance(got, K.SaPayload)
     t = got.proposals[0].transforms[0]
     assert got.proposals[0].protocol == "ESP" and t.name == "ESP_AES"
     assert [(a.name, a.value_name) for a in t.attributes] == [

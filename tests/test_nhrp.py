@@ -6,12 +6,15 @@ import dataclasses
 import json
 import struct
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dissectors import nhrp as nhrp_mod
 from dissectors.base import Layer, addr_str, internet_checksum
+from dissectors.frame import decode_quoted
 from dissectors.nhrp import (
     MAX_NESTING,
     AuthenticationExtension,
@@ -349,7 +352,7 @@ def test_mutated_packets_never_raise(buf):
 
 
 def _registration(**kw) -> NhrpPacket:
-    base = dict(
+    base: dict[str, Any] = dict(
         request_id=1,
         flags=("unique", "cisco-nat"),
         src_nbma="169.254.100.1",
@@ -388,6 +391,18 @@ def test_checksum_verification():
     assert not decoded.record.checksum_ok
     [problem] = decoded.problems
     assert problem.offset == 12 and "bad checksum" in problem.reason
+    # the replay finds a malformed NHRP packet by the id, not by the wording
+    assert (problem.id, problem.severity) == (nhrp_mod.PROBLEM_CHECKSUM, "error")
+
+
+def test_size_problems_carry_the_length_id():
+    wire = encode_nhrp(_registration())
+    short, long_ = decode_nhrp(wire[:-3]), decode_nhrp(wire + b"\0\0")
+    assert [p.id for p in short.problems][:1] == [nhrp_mod.PROBLEM_LENGTH]
+    [after] = long_.problems
+    assert (after.id, after.severity) == (nhrp_mod.PROBLEM_LENGTH, "warning")
+    [cut] = decode_nhrp(wire[:12]).problems
+    assert cut.id == nhrp_mod.PROBLEM_TRUNCATED
 
 
 def test_checksum_not_fixed_when_told():
@@ -417,7 +432,7 @@ def test_every_truncation_is_reported():
         assert decoded.record.type == "registration-request"
         assert not decoded.record.checksum_ok
         assert decoded.problems[0] == decoded.problems[0].__class__(
-            n, f"truncated: packet size {len(wire)}, {n} bytes present", "nhrp"
+            n, f"truncated: packet size {len(wire)}, {n} bytes present", "nhrp", "nhrp.length"
         )
 
 
@@ -494,12 +509,12 @@ def _type9(body: bytes):
     raw = struct.pack("!HH", 9, len(body)) + body + struct.pack("!HH", 0x8000, 0)
     wire = encode_nhrp(_registration(extensions=()))
     offset = len(wire)
-    wire = bytearray(wire + raw)
-    wire[10:12] = len(wire).to_bytes(2, "big")
-    wire[14:16] = offset.to_bytes(2, "big")
-    wire[12:14] = b"\0\0"
-    wire[12:14] = internet_checksum(bytes(wire)).to_bytes(2, "big")
-    decoded = decode_nhrp(bytes(wire))
+    buf = bytearray(wire + raw)
+    buf[10:12] = len(buf).to_bytes(2, "big")
+    buf[14:16] = offset.to_bytes(2, "big")
+    buf[12:14] = b"\0\0"
+    buf[12:14] = internet_checksum(bytes(buf)).to_bytes(2, "big")
+    decoded = decode_nhrp(bytes(buf))
     return decoded.record.extensions[0], decoded.problems
 
 
@@ -687,9 +702,10 @@ def test_traffic_indication_layout():
     assert (rec.traffic_code, rec.traffic_name, rec.request_id) == (0, "redirect", None)
     assert rec.flags == ("bit-1",)
     assert rec.offending_raw == IP_PACKET
-    if rec.offending is not None:  # the frame chain's decode_ip exists
-        assert isinstance(rec.offending, tuple) and all(isinstance(x, Layer) for x in rec.offending)
-        assert rec.offending[0].src == "10.255.255.3"
+    assert rec.offending is None  # no decoder for the quoted packet given: its bytes only
+    rec = decode_nhrp(wire, quoted=decode_quoted).record
+    assert isinstance(rec.offending, tuple) and all(isinstance(x, Layer) for x in rec.offending)
+    assert rec.offending[0].src == "10.255.255.3"
 
 
 def test_traffic_indication_without_the_ip_decoder(monkeypatch):
@@ -821,9 +837,10 @@ def test_memo_gives_what_a_fresh_decode_gives(wire, rid):
     it afresh."""
     from dissectors import nhrp as mod
 
-    decode_nhrp(wire)  # remembered, if its checksum is right
+    memo = mod.NhrpMemo()
+    decode_nhrp(wire, memo=memo)  # remembered, if its checksum is right
     again = _with_request_id(wire, rid) if len(wire) >= 28 else wire
-    got = decode_nhrp(again)
+    got = decode_nhrp(again, memo=memo)
     want = mod._decode(again, 0)
     assert got.record == want.record
     assert got.problems == want.problems and got.payload_offset == want.payload_offset
@@ -835,17 +852,51 @@ def test_a_repeated_registration_comes_from_the_memo(monkeypatch):
     from dissectors import nhrp as mod
 
     wire = encode_nhrp(_registration(request_id=7))
-    first = decode_nhrp(wire)
+    memo = mod.NhrpMemo()
+    first = decode_nhrp(wire, memo=memo)
 
-    def no_decode(buf: bytes, depth: int):  # noqa: ARG001
+    def no_decode(buf: bytes, depth: int, quoted=None):  # noqa: ARG001
         raise AssertionError("decoded again")
 
     monkeypatch.setattr(mod, "_decode", no_decode)
-    again = decode_nhrp(_with_request_id(wire, 8))
+    again = decode_nhrp(_with_request_id(wire, 8), memo=memo)
     assert again.record == dataclasses.replace(first.record, request_id=8,
                                                checksum=again.record.checksum)
     assert again.record.checksum_ok and again.record.checksum != first.record.checksum
     bad = bytearray(_with_request_id(wire, 9))
     bad[13] ^= 1  # a wrong checksum is never answered from the memo
     with pytest.raises(AssertionError, match="decoded again"):
-        decode_nhrp(bytes(bad))
+        decode_nhrp(bytes(bad), memo=memo)
+
+
+def test_without_a_memo_nothing_is_remembered(monkeypatch):
+    from dissectors import nhrp as mod
+
+    wire = encode_nhrp(_registration(request_id=7))
+    calls = []
+    real = mod._decode
+    monkeypatch.setattr(mod, "_decode", lambda buf, depth, quoted=None: calls.append(1) or real(buf, depth))
+    decode_nhrp(wire)
+    decode_nhrp(_with_request_id(wire, 8))
+    assert len(calls) == 2
+
+
+def test_a_memo_is_bounded():
+    from dissectors import nhrp as mod
+
+    memo = mod.NhrpMemo(max_size=3)
+    for rid in range(10):
+        decode_nhrp(encode_nhrp(_registration(request_id=rid, src_proto=f"10.0.0.{rid + 1}")),
+                    memo=memo)
+        assert len(memo.entries) <= 3
+
+
+@pytest.mark.parametrize("raw", [b"\x45", b"\x45" + bytes(30), b"\x60" + bytes(10), b"\xff" * 64,
+                                 IP_PACKET[:21]])
+def test_a_malformed_quoted_packet_is_problems_not_an_exception(raw):
+    pkt = make_packet("traffic-indication", src_nbma="192.168.200.1", src_proto="10.255.255.1",
+                      dst_proto="10.255.255.3", traffic_code=0, offending_raw=raw,
+                      extensions=(make_end_extension(),))
+    rec = decode_nhrp(encode_nhrp(pkt), quoted=decode_quoted).record
+    assert rec.offending_raw == raw
+    assert isinstance(rec.offending, tuple)  # whatever could be read; its problems are its own

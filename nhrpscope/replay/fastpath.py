@@ -5,15 +5,29 @@ only counts per NBMA pair (and per SA under ESP). ``Classifier.classify``
 tells such a frame from the rest by its headers alone, with no decode and
 no object per frame, and hands back the few values counting needs:
 
-- ``(number, time, wire_len, pair, inner_dst)``: GRE data. ``pair`` is the
-  outer source and destination (4 bytes each) and the GRE key bytes;
+- ``GreData(number, time, wire_len, pair, inner_dst)``: GRE data. ``pair``
+  is the outer source and destination (4 bytes each) and the GRE key bytes;
   ``inner_dst`` the inner IPv4 destination as an int (None for IPv6).
-- ``(number, time, wire_len, pair, inner_dst, esp, seq, sport, dport)``:
-  ESP; ``esp`` is the SPI and the outer addresses (with a leading byte 1
-  for NAT-T, whose ports follow), ``pair`` None when there is no key (the
-  packet is counted as "no-key"), else the GRE data packet found inside by
-  opening just the ends of the payload (``dissectors.esp.EspPeek``).
-- None: anything else, which the engine decodes and walks in full.
+- ``EspData(number, time, wire_len, pair, inner_dst, esp, seq, sport,
+  dport)``: ESP; ``esp`` is the SPI and the outer addresses (with a leading
+  byte 1 for NAT-T, whose ports follow), ``pair`` None when there is no key
+  (the packet is counted as "no-key"), else the GRE data packet found inside
+  by opening just the ends of the payload (``dissectors.esp.EspPeek``).
+- None: anything else, which the engine decodes and walks in full (in a
+  batch: the record itself, a ``RawFrame``).
+
+The types are in ``nhrpscope.replay.items``; ``classify_batch`` hands on
+plain tuples in their layouts (why: that module's doc).
+
+The headers are read with the dissectors' own layouts and flags
+(``dissectors.link.ip_offset``, ``ip.IPV4_TESTED`` (``IPV4_HEADER``'s tested
+fields), ``gre.GRE_HEADER`` and its flag bits, ``udp.UDP_HEADER``,
+``esp.ESP_HEADER``): the layouts their
+decoders and peeks (``ip.peek_ipv4``, ``gre.peek_gre`` ...) read, so each
+header has one parser. The peeks' records are not made here: a call and a
+tuple per header doubled the time of a frame's test (measured). The hot
+loops read the commonest layouts with two fused ``struct`` layouts of the
+same fields; ``tests/test_peek_fastpath.py`` holds them to the peeks.
 
 Every test here sends to the full decode whatever the engine's walk of a
 decoded packet would treat otherwise than by counting: fragments (the
@@ -38,23 +52,77 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from nhrpscope.replay.source import ip_offset
+from dissectors.esp import ESP_HEADER
+from dissectors.gre import (
+    GRE_C,
+    GRE_HEADER,
+    GRE_K,
+    GRE_R,
+    GRE_S,
+    GRE_VERSION,
+    PT_IPV4,
+    PT_IPV6,
+    GrePeek,
+)
+from dissectors.ip import (
+    IPV4_FRAGMENT,
+    IPV4_MIN_LEN,
+    IPV4_TESTED,
+    IPV6_LEN,
+    PROTO_ESP,
+    PROTO_GRE,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_IPIP,
+    PROTO_IPV6,
+    PROTO_NHRP,
+    PROTO_TCP,
+    PROTO_UDP,
+)
+from dissectors.link import ETH_IPV4, LINKTYPE_ETHERNET, ip_offset
+from dissectors.udp import IKE_PORT, NAT_T_PORT, NON_ESP_MARKER, UDP_HEADER, UDP_PORTS
+from nhrpscope.replay.items import EspData, GreData, RawFrame
+
+__all__ = ["Classifier", "EspData", "GreData", "RawFrame", "gre_check", "stage"]
 
 # IP protocols inside GRE that the walk does more with than count: IP in IP,
 # GRE (keepalives, nested tunnels), ESP, NHRP on IP, ICMPv6.
-_NOT_DATA = frozenset({4, 41, 47, 50, 54, 58})
+_NOT_DATA = frozenset({PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_ESP, PROTO_NHRP, PROTO_ICMPV6})
 # UDP inside GRE that the walk looks into: IKE, NAT-T (ESP, keepalives).
-_IKE_PORTS = frozenset({500, 4500})
+_IKE_PORTS = frozenset({IKE_PORT, NAT_T_PORT})
+# ICMP "fragmentation needed" (type 3, code 4): the walk reads the MTU from it.
+_ICMP_FRAG_NEEDED = 0x0304
+_ICMPV6_PACKET_TOO_BIG = 2
 
-# The layout of nearly every DMVPN data frame, read in two calls: Ethernet,
-# IPv4 without options and GRE (ethertype, version+IHL, total length,
-# flags+fragment offset, protocol, GRE flags+type), then after GRE with or
-# without a key, IPv4 without options (version+IHL, flags+fragment offset,
-# protocol, destination) and the first 4 bytes after it.
+
+def counted_gre(fl: int, protocol_type: int) -> bool:
+    """Whether a GRE header (its flags+version word ``fl`` and protocol
+    type) is one the replay only counts, as far as the header tells (what it
+    carries is looked at next). Routing (RFC 1701), GRE v1 (PPTP), and any
+    payload but IPv4 / IPv6 (NHRP, keepalives, ERSPAN, ...) go to the full
+    decode. The one place that says so: the hot loops' common layouts below
+    are two headers it accepts."""
+    return not fl & (GRE_R | GRE_VERSION) and (protocol_type == PT_IPV4 or protocol_type == PT_IPV6)
+
+
+def only_counted(h: GrePeek) -> bool:
+    """``counted_gre`` of a peeked header."""
+    return counted_gre(h.flags | h.version, h.protocol_type)
+
+
+# The commonest counted GRE headers (``only_counted``), as the first word reads:
+# no flags, or only a key, before IPv4.
+_GRE_IPV4, _GRE_KEY_IPV4 = PT_IPV4, (GRE_K << 16) | PT_IPV4
+_GRE_IPV4_BYTES, _GRE_KEY_IPV4_BYTES = GRE_HEADER.pack(0, PT_IPV4), GRE_HEADER.pack(GRE_K, PT_IPV4)
+
+# The layout of nearly every DMVPN data frame, read in two calls: the fields
+# of link.decode_ethernet, ip.IPV4_HEADER (without options) and gre.GRE_HEADER
+# fused, the rest skipped (ethertype, version+IHL, total length, flags+fragment
+# offset, protocol, GRE flags+type as one word), then after GRE with or without
+# a key, ip.IPV4_HEADER's (version+IHL, flags+fragment offset, protocol,
+# destination) and the first 4 bytes after it (UDP's ports, ICMP's type+code).
 _OUTER = struct.Struct("!12xHBxH2xHxB10xI")
 _INNER = struct.Struct("!B5xHxB6xII")
-_GRE_IPV4, _GRE_KEY_IPV4 = 0x00000800, 0x20000800
-_U32 = struct.Struct("!I").unpack_from
 
 
 def gre_check(g: bytes, p: int, end: int, known: int | None = None
@@ -64,58 +132,62 @@ def gre_check(g: bytes, p: int, end: int, known: int | None = None
     None. With the outer addresses in front, the first value is what the
     engine keys its per-pair counters by. ``known``: where the bytes that
     can be looked at end, when before ``end`` (a GRE packet decrypted only
-    in part): a test that would need more is left to the full decode."""
+    in part): a test that would need more is left to the full decode.
+
+    Per frame on some captures (tagged, IPv6 ...): the dissectors' layouts
+    and flags are read here without a peek's record (a call and a tuple
+    a header, measured at twice the time of the whole test)."""
     lim = end if known is None or known > end else known
     if lim < p + 4:
         return None
-    fl = g[p]
-    if fl & 0x40 or g[p + 1] & 7:  # routing, or GRE v1
+    fl, ptype = _GRE_HEADER(g, p)
+    if not counted_gre(fl, ptype):
         return None
-    ptype = (g[p + 2] << 8) | g[p + 3]
-    if ptype != 0x0800 and ptype != 0x86DD:
-        return None
-    q = p + (8 if fl & 0x80 else 4)
+    # gre.gre_header_len, for version 0 (counted_gre)
+    q = p + 4 + (4 if fl & GRE_C else 0)
     kb = g[p:p + 4]
-    if fl & 0x20:
-        kb = g[p:p + 4] + g[q:q + 4]
+    if fl & GRE_K:
+        kb += g[q:q + 4]
         q += 4
-    if fl & 0x10:
+    if fl & GRE_S:
         q += 4
-    if ptype == 0x0800:
-        if lim < q + 20:
+    if ptype == PT_IPV4:
+        if lim < q + IPV4_MIN_LEN:
             return None
-        v = g[q]
-        ihl = (v & 15) * 4
-        if v >> 4 != 4 or ihl < 20 or q + ihl > lim or g[q + 6] & 0x3F or g[q + 7]:
-            return None
-        ip = g[q + 9]
-        if ip in _NOT_DATA:
+        vihl, _total, ffl, proto = _IPV4_TESTED(g, q)
+        ihl = (vihl & 15) * 4
+        if vihl >> 4 != 4 or ihl < IPV4_MIN_LEN or q + ihl > lim or ffl & IPV4_FRAGMENT \
+                or proto in _NOT_DATA:
             return None
         x = q + ihl
-        if ip == 17:
-            if end >= x + 4:  # (a UDP header cut short is no UDP layer: nothing to look at)
-                if lim < x + 4 or ((g[x] << 8) | g[x + 1]) in _IKE_PORTS \
-                        or ((g[x + 2] << 8) | g[x + 3]) in _IKE_PORTS:
-                    return None
-        elif ip == 1:
-            if lim < x + 2 or (g[x] == 3 and g[x + 1] == 4):
+        if proto == PROTO_UDP:
+            # a UDP header cut short is no UDP layer: nothing to look at
+            if end >= x + 4 and (lim < x + 4 or _ike_ports(g, x)):
+                return None
+        elif proto == PROTO_ICMP:
+            if lim < x + 2 or (g[x] << 8 | g[x + 1]) == _ICMP_FRAG_NEEDED:
                 return None
         return kb, int.from_bytes(g[q + 16:q + 20], "big")
-    if lim < q + 40 or g[q] >> 4 != 6:
+    if lim < q + IPV6_LEN or g[q] >> 4 != 6:
         return None
-    nh = g[q + 6]
-    x = q + 40
-    if nh == 17:
-        if end >= x + 4:
-            if lim < x + 4 or ((g[x] << 8) | g[x + 1]) in _IKE_PORTS \
-                    or ((g[x + 2] << 8) | g[x + 3]) in _IKE_PORTS:
-                return None
-    elif nh == 58:
-        if lim < x + 1 or g[x] == 2:
+    nh = g[q + 6]  # ip.IPV6_HEADER's next header
+    x = q + IPV6_LEN
+    if nh == PROTO_UDP:
+        if end >= x + 4 and (lim < x + 4 or _ike_ports(g, x)):
             return None
-    elif nh != 6:
+    elif nh == PROTO_ICMPV6:
+        if lim < x + 1 or g[x] == _ICMPV6_PACKET_TOO_BIG:
+            return None
+    elif nh != PROTO_TCP:
         return None
     return kb, None
+
+
+def _ike_ports(g: bytes, x: int) -> bool:
+    """Whether the UDP header at ``g[x:]`` is IKE's or NAT-T's: the walk
+    looks into those (IKE, ESP, keepalives)."""
+    sport, dport = UDP_PORTS.unpack_from(g, x)
+    return sport in _IKE_PORTS or dport in _IKE_PORTS
 
 
 class _EspSa:
@@ -155,26 +227,29 @@ class Classifier:
 
     def classify_batch(self, recs: list[tuple]) -> list[tuple]:
         """Each record classified (``classify``), or the record itself when
-        it is to be decoded in full. The common layouts are tested here in
-        the loop, with no call per frame: two unpacks and a few comparisons;
-        the rest go to ``classify``."""
+        it is to be decoded in full: plain tuples in the layouts of
+        ``GreData``, ``EspData`` and ``RawFrame`` (``items``). The common
+        layouts are tested here in the loop, with no call per frame: two
+        unpacks and a few comparisons; the rest go to ``classify``."""
         out: list[tuple] = []
         append = out.append
-        classify, esp_packet = self.classify, self._esp_packet
+        classify, esp_packet = self._classify, self._esp_packet
         outer, inner = _OUTER.unpack_from, _INNER.unpack_from
+        not_data, ike_ports = _NOT_DATA, _IKE_PORTS
+        gre_ipv4, gre_key_ipv4, frag = _GRE_IPV4, _GRE_KEY_IPV4, IPV4_FRAGMENT
         for rec in recs:
             b = rec[3]
             n = len(b)
             if rec[2] == 1 and n >= 66:
-                et, vihl, total, frag, proto, gre = outer(b)
-                if et == 0x0800 and vihl == 0x45 and not frag & 0x3FFF:
+                et, vihl, total, fl, proto, gre = outer(b)
+                if et == 0x0800 and vihl == 0x45 and not fl & frag:
                     if proto == 47:
-                        q = 42 if gre == _GRE_KEY_IPV4 else 38 if gre == _GRE_IPV4 else 0
+                        q = 42 if gre == gre_key_ipv4 else 38 if gre == gre_ipv4 else 0
                         if q and q + 24 <= 14 + total <= n:
-                            ivihl, ifrag, iproto, idst, l4 = inner(b, q)
-                            if ivihl == 0x45 and not ifrag & 0x3FFF and iproto not in _NOT_DATA \
-                                    and not (iproto == 17 and ((l4 >> 16) in _IKE_PORTS
-                                                               or (l4 & 0xFFFF) in _IKE_PORTS)) \
+                            ivihl, ifl, iproto, idst, l4 = inner(b, q)
+                            if ivihl == 0x45 and not ifl & frag and iproto not in not_data \
+                                    and not (iproto == 17 and ((l4 >> 16) in ike_ports
+                                                               or (l4 & 0xFFFF) in ike_ports)) \
                                     and not (iproto == 1 and l4 >> 16 == 0x0304):
                                 append((rec[0], rec[1], rec[4], b[26:q], idst))
                                 continue
@@ -186,50 +261,52 @@ class Classifier:
             append(rec if m is None else m)
         return out
 
-    def classify(self, rec: tuple) -> tuple | None:
-        """One frame (module doc). ``classify_batch`` is the quicker for many."""
+    def classify(self, rec: tuple) -> GreData | EspData | None:
+        """One frame (module doc), typed. ``classify_batch`` is the quicker for many."""
+        m = self._classify(rec)
+        if m is None:
+            return None
+        if len(m) == 5:
+            return _new(GreData, m)  # GreData._make, less its checks
+        return _new(EspData, m)
+
+    def _classify(self, rec: tuple) -> tuple | None:
         number, t, lt, b, wl, _ = rec
         n = len(b)
-        if lt == 1 and n >= 34 and b[12] == 8 and b[13] == 0:
+        if lt == LINKTYPE_ETHERNET and n >= 34 and (b[12] << 8 | b[13]) == ETH_IPV4:
             off = 14
         else:
-            off = ip_offset(lt, b)
-            if off is None or n < off + 20:
+            found = ip_offset(lt, b)
+            if found is None or n < found + IPV4_MIN_LEN:
                 return None
-        v = b[off]
-        if v == 0x45:
-            p = off + 20
-        elif v >> 4 == 4 and v & 15 >= 5:
-            p = off + (v & 15) * 4
-        else:
-            return None
-        if b[off + 6] & 0x3F or b[off + 7]:  # MF or a fragment offset
-            return None
-        total = (b[off + 2] << 8) | b[off + 3]
+            off = found
+        vihl, total, fl, proto = _IPV4_TESTED(b, off)
+        ihl = (vihl & 15) * 4
+        if vihl >> 4 != 4 or ihl < IPV4_MIN_LEN or fl & IPV4_FRAGMENT:
+            return None  # not IPv4 (nor a whole packet: the decoder reassembles)
+        p = off + ihl
         ipend = off + total
-        if total < p - off:
+        if total < ihl:
             ipend = n  # as decode_ipv4 does
         elif ipend > n:
             ipend = -1  # cut by the snap length
-        proto = b[off + 9]
-        if proto == 47:
+        if proto == PROTO_GRE:
             g = gre_check(b, p, n if ipend < 0 else ipend)
             if g is None:
                 return None
             return number, t, wl, b[off + 12:off + 20] + g[0], g[1]
-        if proto == 50:
+        if proto == PROTO_ESP:
             if ipend < p + 8:
                 return None
             return self._esp_packet(number, t, b, off, p, ipend, wl, 0, 0)
-        if proto == 17:
+        if proto == PROTO_UDP:
             if ipend < p + 16:
                 return None
-            sport = (b[p] << 8) | b[p + 1]
-            dport = (b[p + 2] << 8) | b[p + 3]
-            if (sport != 4500 and dport != 4500) or (b[p + 4] << 8 | b[p + 5]) != ipend - p:
+            sport, dport, length, _sum = _UDP_HEADER(b, p)
+            if (sport != NAT_T_PORT and dport != NAT_T_PORT) or length != ipend - p:
                 return None
-            if b[p + 8:p + 12] == b"\0\0\0\0":
-                return None  # IKE (non-ESP marker)
+            if b[p + 8:p + 12] == NON_ESP_MARKER:
+                return None  # IKE
             return self._esp_packet(number, t, b, off, p + 8, ipend, wl, sport, dport)
         return None
 
@@ -247,13 +324,12 @@ class Classifier:
         es = self._esp.get(ek)
         ka = self._keys_all
         dbv = len(ka) if ka is not None else len(self._keys) if self._keys is not None else 0
+        spi, seq = _ESP_HEADER(b, q)
         if es is None or es.dbv != dbv:
             sa = None
             if self.sa_lookup is not None:
-                sa = self.sa_lookup(int.from_bytes(b[q:q + 4], "big"), _addr(b[off + 12:off + 16]),
-                                    _addr(b[off + 16:off + 20]))
+                sa = self.sa_lookup(spi, _addr(b[off + 12:off + 16]), _addr(b[off + 16:off + 20]))
             es = self._esp[ek] = _EspSa(sa, dbv)
-        seq = _U32(b, q + 4)[0]
         if es.sa is None:
             return number, t, wl, None, None, ek, seq, sport, dport
         peek = es.peek
@@ -266,14 +342,14 @@ class Classifier:
         g, o, glen, known = r  # the GRE packet starts at g[o]; known: its bytes there
         if known > glen:
             known = glen
-        # the GRE packet inside: the common layouts first, as in classify
+        # the GRE packet inside: the common layouts first, as in classify_batch
         w = g[o:o + 4]
-        x = 4 if w == b"\0\0\x08\0" else 8 if w == b"\x20\0\x08\0" else 0
+        x = 4 if w == _GRE_IPV4_BYTES else 8 if w == _GRE_KEY_IPV4_BYTES else 0
         if x and x + 24 <= known:
-            ivihl, ifrag, iproto, idst, l4 = _INNER.unpack_from(g, o + x)
-            if ivihl != 0x45 or ifrag & 0x3FFF or iproto in _NOT_DATA or (
+            ivihl, ifl, iproto, idst, l4 = _INNER.unpack_from(g, o + x)
+            if ivihl != 0x45 or ifl & IPV4_FRAGMENT or iproto in _NOT_DATA or (
                     iproto == 17 and ((l4 >> 16) in _IKE_PORTS or (l4 & 0xFFFF) in _IKE_PORTS)) or (
-                    iproto == 1 and l4 >> 16 == 0x0304):
+                    iproto == 1 and l4 >> 16 == _ICMP_FRAG_NEEDED):
                 return None
             rk = ek[:8] + g[o:o + x]  # the outer addresses, the GRE header's first 4 bytes, its key
         else:
@@ -285,6 +361,13 @@ class Classifier:
         if self.verify_all and not peek.verify(b, q, ipend):
             return None
         return number, t, wl, rk, idst, ek, seq, sport, dport
+
+
+_ESP_HEADER = ESP_HEADER.unpack_from
+_new: Callable[[type[Any], tuple], Any] = tuple.__new__
+_GRE_HEADER = GRE_HEADER.unpack_from
+_IPV4_TESTED = IPV4_TESTED.unpack_from
+_UDP_HEADER = UDP_HEADER.unpack_from
 
 
 def _addr(b: bytes) -> str:
@@ -349,7 +432,8 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
         except Exception:  # noqa: BLE001 - the replay parses it again and reports it
             pass
 
-    classify, classify_batch = classifier.classify, classifier.classify_batch
+    classify, classify_batch = classifier._classify, classifier.classify_batch
+    end: tuple[str, Any]
     try:
         with CaptureSource([path], on_secrets=on_secrets, dedup=dedup, dedup_window=dedup_window,
                            reorder_window=reorder_window, reorder_max=reorder_max) as src:

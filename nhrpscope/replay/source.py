@@ -33,6 +33,7 @@ from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
+from dissectors.link import ip_offset
 from nhrpscope.capture import CaptureError, CaptureReader, Record
 
 
@@ -48,37 +49,6 @@ class Item:
     source_number: int = 0  # its number in that capture
 
 
-# Where the IP header starts, by link type; None: unknown.
-_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
-
-
-def ip_offset(linktype: int, data: bytes) -> int | None:
-    """Offset of the IPv4/IPv6 header in a frame (without decoding it), or None."""
-    if linktype == 1:  # Ethernet, with any 802.1Q/QinQ tags
-        off = 12
-        n = len(data)
-        while off + 2 <= n:
-            et = (data[off] << 8) | data[off + 1]
-            if et in _VLAN_TPIDS:
-                off += 4
-                continue
-            return off + 2 if et in (0x0800, 0x86DD) else None
-        return None
-    if linktype in (101, 12, 14, 228, 229):
-        return 0
-    if linktype == 113:  # Linux SLL
-        if len(data) >= 16 and data[14:16] in (b"\x08\x00", b"\x86\xdd"):
-            return 16
-        return None
-    if linktype == 276:  # Linux SLL2
-        if len(data) >= 20 and data[0:2] in (b"\x08\x00", b"\x86\xdd"):
-            return 20
-        return None
-    if linktype in (0, 108):  # BSD null / loop
-        return 4 if len(data) >= 5 and data[4] >> 4 in (4, 6) else None
-    return None
-
-
 def dedup_key(linktype: int, data: bytes) -> tuple | None:
     """What makes two frames the same IP packet: its bytes with TTL / hop
     limit and header checksum left out (a hash of everything after them,
@@ -86,9 +56,10 @@ def dedup_key(linktype: int, data: bytes) -> tuple | None:
     if linktype == 1 and len(data) >= 34 and data[12] == 8 and data[13] == 0:
         off = 14
     else:
-        off = ip_offset(linktype, data)
-        if off is None or off >= len(data):
+        found = ip_offset(linktype, data)
+        if found is None or found >= len(data):
             return None
+        off = found
     v = data[off] >> 4
     if v == 4:
         if len(data) < off + 20:
@@ -209,7 +180,8 @@ class CaptureSource:
             self._stage.close()
             self._stage = None
         if self._proc is not None:
-            _stop(*self._proc, False)  # the reading process, if still there, is stopped
+            proc, err = self._proc
+            _stop(proc, err, False)  # the reading process, if still there, is stopped
             self._proc = None
         for r in self.readers:
             r.close()
