@@ -46,8 +46,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from dissectors.base import Decoded, Layer, Problem, addr_str, internet_checksum
-from dissectors.esp_algorithms import (
+from nhrpscope.dissectors.base import Decoded, Layer, Problem, addr_str, internet_checksum
+from nhrpscope.dissectors.esp_algorithms import (
     ENCRYPTION,
     INTEGRITY,
     EncAlgorithm,
@@ -613,8 +613,7 @@ class EspPeek:
 
     def __init__(self, sa: SecurityAssociation) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        from dissectors.esp_algorithms import _HMAC_HASH, _block_cipher, split_keymat
+        from nhrpscope.dissectors.esp_algorithms import _HMAC_HASH, _block_cipher, split_keymat
 
         enc = sa.algorithm
         self.sa = sa

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dissectors import gre as gre_mod
-from dissectors import ip as ip_mod
-from dissectors import link
-from dissectors.base import Layer, Problem
-from dissectors.nhrp import NhrpMemo, decode_nhrp
-from dissectors.transport import decode_icmp, decode_tcp
+from nhrpscope.dissectors import gre as gre_mod
+from nhrpscope.dissectors import ip as ip_mod
+from nhrpscope.dissectors import link
+from nhrpscope.dissectors.base import Layer, Problem
+from nhrpscope.dissectors.nhrp import NhrpMemo, decode_nhrp
+from nhrpscope.dissectors.transport import decode_icmp, decode_tcp
 
 SaLookup = Callable[[int, str, str], object | None]
 
@@ -268,7 +268,7 @@ class FrameDecoder:
                     layers.append(d.record)
                 return
             if kind == "esp":
-                from dissectors.esp import decode_esp
+                from nhrpscope.dissectors.esp import decode_esp
 
                 sa: Any = None  # the SA the caller's lookup gives
                 if self.sa_lookup is not None and len(buf) >= 4:
@@ -300,7 +300,7 @@ class FrameDecoder:
                 kind, buf, off = nxt, d.payload, 0
                 continue
             if kind == "udp":
-                from dissectors import udp
+                from nhrpscope.dissectors import udp
 
                 d = udp.decode_udp(buf)
                 _add(problems, d.problems, off)
@@ -313,7 +313,7 @@ class FrameDecoder:
                     kind, buf, off = "esp", d.payload, poff
                     continue
                 if what == "ike":
-                    from dissectors.ike import decode_ike_message as decode_ike
+                    from nhrpscope.dissectors.ike import decode_ike_message as decode_ike
 
                     body = d.payload
                     if 4500 in (d.record.src_port, d.record.dst_port):
@@ -358,7 +358,7 @@ def _is_keepalive(rec: gre_mod.Gre, payload: bytes, outer_src: str) -> bool:
         return False
     if payload[9] != ip_mod.PROTO_GRE:
         return False
-    from dissectors.base import ipv4_str
+    from nhrpscope.dissectors.base import ipv4_str
 
     return ipv4_str(payload[16:20]) == outer_src
 

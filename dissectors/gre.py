@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from dissectors.base import Decoded, Layer, Problem, internet_checksum
+from nhrpscope.dissectors.base import Decoded, Layer, Problem, internet_checksum
 
 GRE_C = 0x8000
 GRE_R = 0x4000

@@ -20,8 +20,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-from dissectors import ike_payloads as _P
-from dissectors.base import Decoded, Layer, Problem
+from nhrpscope.dissectors import ike_payloads as _P
+from nhrpscope.dissectors.base import Decoded, Layer, Problem
 
 __all__ = [
     "IkeHeader",

@@ -30,7 +30,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from dissectors.base import Malformed, Problem
+from nhrpscope.dissectors.base import Malformed, Problem
 
 __all__ = [
     "Attribute", "Transform", "Proposal", "SaPayload", "KePayload", "NoncePayload",

@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str, ipv6_str
+from nhrpscope.dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str, ipv6_str
 
 PROTO_ICMP = 1
 PROTO_IPIP = 4

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dissectors.base import Decoded, Layer, Problem
+from nhrpscope.dissectors.base import Decoded, Layer, Problem
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD

@@ -29,7 +29,7 @@ from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from dissectors.base import (
+from nhrpscope.dissectors.base import (
     Decoded,
     Layer,
     Malformed,

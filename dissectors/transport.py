@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str
+from nhrpscope.dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str
 
 ICMP_NAMES = {
     0: "echo-reply", 3: "destination-unreachable", 4: "source-quench", 5: "redirect",

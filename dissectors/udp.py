@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from dissectors.base import Decoded, Layer, Problem, internet_checksum
+from nhrpscope.dissectors.base import Decoded, Layer, Problem, internet_checksum
 
 __all__ = [
     "UDP_HEADER",

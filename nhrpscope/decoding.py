@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 
-from dissectors.esp import EspHeader
-from dissectors.frame import FrameDecoder, Packet
 from nhrpscope.capture import CaptureReader, Record
+from nhrpscope.dissectors.esp import EspHeader
+from nhrpscope.dissectors.frame import FrameDecoder, Packet
 from nhrpscope.keystore import KeyStore, load_keys, secrets_handler
 from nhrpscope.pipeline import guarded_staged
 from nhrpscope.replay.fastpath import Classifier

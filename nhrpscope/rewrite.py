@@ -10,11 +10,11 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dissectors.base import internet_checksum
-from dissectors.esp import EspHeader, SecurityAssociation, decode_esp
-from dissectors.frame import FrameDecoder, Packet
-from dissectors.ip import IPv4, IPv6
 from nhrpscope.capture import CaptureReader, PcapngWriter, PcapWriter
+from nhrpscope.dissectors.base import internet_checksum
+from nhrpscope.dissectors.esp import EspHeader, SecurityAssociation, decode_esp
+from nhrpscope.dissectors.frame import FrameDecoder, Packet
+from nhrpscope.dissectors.ip import IPv4, IPv6
 from nhrpscope.errors import UserError
 from nhrpscope.keys import DSB_ESP_SA, SADatabase, format_esp_sa
 from nhrpscope.keystore import OnSecrets

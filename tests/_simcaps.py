@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dissectors.frame import FrameDecoder, Packet
+from nhrpscope.dissectors.frame import FrameDecoder, Packet
+
 from nhrpscope.capture import CaptureReader
 from nhrpscope.sim.run import Options, Result, simulate, write_outputs
 from nhrpscope.sim.scenario import builtin_names, load_scenario

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from nhrpscope.dissectors.frame import FrameDecoder
 
-from dissectors.frame import FrameDecoder
 from nhrpscope.capture import CaptureReader
 from nhrpscope.keys import SADatabase, load_key_file, parse_tcpdump_spec
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from nhrpscope.dissectors import ike_payloads as K
 from test_ipsec_state import I1, R, ike, main_mode
 from test_replay_build import HUB, R2, Cap
 
-from dissectors import ike_payloads as K
 from nhrpscope.replay.detectors import dpd_timeout as D
 from nhrpscope.replay.detectors.base import Context
 from nhrpscope.replay.facts.ipsec import DpdUnanswered

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from nhrpscope.dissectors.gre import PT_NHRP, encode_gre
+from nhrpscope.dissectors.nhrp import encode_nhrp, make_cie, make_packet
 from test_detector_nhrp import HUB, R2, judge
 from test_replay_build import HUB_T, R2_T, R3, R3_T, Cap
 
-from dissectors.gre import PT_NHRP, encode_gre
-from dissectors.nhrp import encode_nhrp, make_cie, make_packet
 from nhrpscope.replay.detectors import malformed_nhrp as malformed_nhrp_
 from nhrpscope.replay.facts.nhrp import MalformedNhrp
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dissectors import gre, ip, transport
+from nhrpscope.dissectors import gre, ip, transport
 
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
 FAST = settings(max_examples=150, deadline=None)
@@ -40,7 +39,7 @@ def test_erspan_round_trip(rec, frame):
 @given(erspans(), frames)
 def test_erspan_through_the_frame_chain(rec, frame):
     """Inside GRE, as a SPAN session sends it: the mirrored frame follows."""
-    from dissectors.frame import FrameDecoder
+    from nhrpscope.dissectors.frame import FrameDecoder
 
     pt = gre.PT_ERSPAN3 if rec.type == 3 else gre.PT_ERSPAN2
     g = gre.encode_gre(pt, gre.encode_erspan(rec, frame), seq=None if rec.type == 1 else 1)

@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from dissectors.base import internet_checksum
-from dissectors.esp import (
+from nhrpscope.dissectors.base import internet_checksum
+from nhrpscope.dissectors.esp import (
     EspHeader,
     SecurityAssociation,
     decode_esp,
     encode_esp,
     plausible_inner,
 )
-from dissectors.esp_algorithms import ENCRYPTION, INTEGRITY, can_verify
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION, INTEGRITY, can_verify
 
 # (encryption, key material length) for every cipher and key size.
 ENC_CHOICES = [
@@ -260,7 +259,7 @@ def test_tampered_icv() -> None:
 def test_padding_rules() -> None:
     # A combined mode proves the plaintext: non-default padding is a problem, not a failure.
     gcm = make_sa("aes-gcm-16", bytes(20))
-    from dissectors.esp_algorithms import encrypt
+    from nhrpscope.dissectors.esp_algorithms import encrypt
 
     inner = b"\x20\x00\x20\x01" + bytes(4)
     pt = inner + b"\x00\x00" + bytes((2, 47))
@@ -270,7 +269,7 @@ def test_padding_rules() -> None:
     assert d.record.status == "decrypted" and d.payload == inner and d.problems
     # CBC + ICV: the same padding makes the decryption unproven.
     cbc = make_sa("aes-cbc", bytes(16), "hmac-sha1-96", bytes(20))
-    from dissectors.esp_algorithms import icv
+    from nhrpscope.dissectors.esp_algorithms import icv
 
     pt = inner + bytes(6) + bytes((6, 47))
     body = spi_seq + bytes(16) + encrypt(ENCRYPTION["aes-cbc"], bytes(16), bytes(16), pt)

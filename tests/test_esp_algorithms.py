@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
-from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.esp_algorithms import ENCRYPTION, INTEGRITY, decrypt, encrypt, icv, xcbc_mac
+from nhrpscope.dissectors.esp import SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.esp_algorithms import (
+    ENCRYPTION,
+    INTEGRITY,
+    decrypt,
+    encrypt,
+    icv,
+    xcbc_mac,
+)
 
 H = bytes.fromhex
 
@@ -219,7 +225,7 @@ def test_hmac_truncations(name: str, key: bytes, msg: bytes, full: str) -> None:
 
 
 def test_ripemd160_96_when_available() -> None:
-    from dissectors.esp_algorithms import RIPEMD160_AVAILABLE
+    from nhrpscope.dissectors.esp_algorithms import RIPEMD160_AVAILABLE
 
     if not RIPEMD160_AVAILABLE:
         pytest.skip("this OpenSSL has no RIPEMD-160")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import dpkt
 import pytest
+from nhrpscope.dissectors.esp import SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.esp_algorithms import icv
+from nhrpscope.dissectors.udp import classify_udp_payload, decode_udp
 
-from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.esp_algorithms import icv
-from dissectors.udp import classify_udp_payload, decode_udp
 from nhrpscope.keys import SADatabase, parse_tcpdump_spec
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared/captures/reference"

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nhrpscope.dissectors.esp import EspPeek, SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.frame import FrameDecoder
+from nhrpscope.dissectors.gre import PT_IPV4, PT_IPV6, PT_NHRP, encode_gre
+from nhrpscope.dissectors.ip import encode_ipv4, encode_ipv6
 
-from dissectors.esp import EspPeek, SecurityAssociation, decode_esp, encode_esp
-from dissectors.frame import FrameDecoder
-from dissectors.gre import PT_IPV4, PT_IPV6, PT_NHRP, encode_gre
-from dissectors.ip import encode_ipv4, encode_ipv6
 from nhrpscope.capture import PcapWriter
 from nhrpscope.cli import main
 from nhrpscope.keys import SADatabase, load_key_file, parse_tcpdump_spec

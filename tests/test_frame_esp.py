@@ -3,10 +3,11 @@ capture cut by its snap length says "truncated", not "decryption failed"."""
 
 from __future__ import annotations
 
-from dissectors import gre, ip
-from dissectors.esp import SecurityAssociation, encode_esp
-from dissectors.frame import FrameDecoder
-from dissectors.nhrp import encode_nhrp, make_packet
+from nhrpscope.dissectors import gre, ip
+from nhrpscope.dissectors.esp import SecurityAssociation, encode_esp
+from nhrpscope.dissectors.frame import FrameDecoder
+from nhrpscope.dissectors.nhrp import encode_nhrp, make_packet
+
 from nhrpscope.keys import SADatabase
 
 SA = SecurityAssociation(0x1001, "172.16.25.2", "172.16.15.2", "aes-cbc", bytes(range(16)),

@@ -27,12 +27,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dissectors import gre, ip, link, nhrp, transport, udp
-from dissectors import ike as ike_mod
-from dissectors import ike_payloads as K
-from dissectors.base import Decoded, Malformed, Problem, addr_bytes, addr_str
-from dissectors.esp import (
+from nhrpscope.dissectors import gre, ip, link, nhrp, transport, udp
+from nhrpscope.dissectors import ike as ike_mod
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.base import Decoded, Malformed, Problem, addr_bytes, addr_str
+from nhrpscope.dissectors.esp import (
     EspHeader,
     EspPeek,
     SecurityAssociation,
@@ -40,7 +39,8 @@ from dissectors.esp import (
     encode_esp,
     plausible_inner,
 )
-from dissectors.frame import FrameDecoder, Packet, decode_ip
+from nhrpscope.dissectors.frame import FrameDecoder, Packet, decode_ip
+
 from nhrpscope import keys
 from nhrpscope.capture import (
     BLOCK_SPB,

@@ -6,10 +6,9 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dissectors import gre, ip
-from dissectors.frame import FrameDecoder, decode_ip
-from dissectors.link import Ethernet, Vlan, decode_ethernet, encode_ethernet
+from nhrpscope.dissectors import gre, ip
+from nhrpscope.dissectors.frame import FrameDecoder, decode_ip
+from nhrpscope.dissectors.link import Ethernet, Vlan, decode_ethernet, encode_ethernet
 
 gre_args = st.fixed_dictionaries({
     "protocol_type": st.sampled_from([0x0800, 0x86DD, 0x2001, 0x6558, 0x1234]),
@@ -189,7 +188,7 @@ def test_deep_nesting_is_bounded():
 
 @given(st.binary(max_size=100))
 def test_internet_checksum_matches_rfc1071_definition(data):
-    from dissectors.base import internet_checksum
+    from nhrpscope.dissectors.base import internet_checksum
 
     padded = data + b"\0" * (len(data) % 2)
     total = sum(int.from_bytes(padded[i:i + 2], "big") for i in range(0, len(padded), 2))
@@ -203,7 +202,7 @@ def _nhrp_over_gre() -> bytes:
 
 
 def test_every_link_type_reaches_ip():
-    from dissectors.link import (
+    from nhrpscope.dissectors.link import (
         LinuxSll,
         LinuxSll2,
         encode_null,
@@ -233,7 +232,7 @@ def test_every_link_type_reaches_ip():
 
 
 def test_first_fragment_decoded_quietly_then_whole_in_the_last():
-    from dissectors.transport import encode_icmp_echo
+    from nhrpscope.dissectors.transport import encode_icmp_echo
 
     ping = encode_icmp_echo(1, 1, b"p" * 1400)
     inner = gre.encode_gre(0x0800, ip.encode_ipv4("192.168.0.2", "192.168.0.4", 1, ping))

@@ -7,10 +7,9 @@ import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dissectors import ike_payloads as K
-from dissectors.frame import FrameDecoder
-from dissectors.ike import (
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.frame import FrameDecoder
+from nhrpscope.dissectors.ike import (
     HEADER_LEN,
     IkeHeader,
     decode_ike_message,
@@ -218,7 +217,7 @@ def test_problems_have_message_offsets() -> None:
 
 
 def test_on_udp_500_and_4500_in_the_frame_chain() -> None:
-    from dissectors.udp import encode_udp
+    from nhrpscope.dissectors.udp import encode_udp
 
     msg = encode_ike_message(make_ike_header(2, 34, SPI, flag_bits=0x08),
                              [K.NoncePayload(bytes(16)), K.NotifyPayload(16388, data=bytes(20))])

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.frame import FrameDecoder
 
-from dissectors import ike_payloads as K
-from dissectors.frame import FrameDecoder
 from nhrpscope.capture import CaptureReader
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"

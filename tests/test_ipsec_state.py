@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.ike import encode_ike_message, make_ike_header
+from nhrpscope.dissectors.udp import encode_udp
 from test_replay_build import HUB, R2, R3, R4, Cap, codes, esp
 
-from dissectors import ike_payloads as K
-from dissectors.ike import encode_ike_message, make_ike_header
-from dissectors.udp import encode_udp
 from nhrpscope.cli import main
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.source import CaptureSource

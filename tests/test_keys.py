@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nhrpscope.dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION
 
-from dissectors.esp import SecurityAssociation
-from dissectors.esp_algorithms import ENCRYPTION
 from nhrpscope.keys import (
     DSB_ESP_SA,
     KeyFileError,

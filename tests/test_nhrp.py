@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from dissectors import nhrp as nhrp_mod
-from dissectors.base import Layer, addr_str, internet_checksum
-from dissectors.frame import decode_quoted
-from dissectors.nhrp import (
+from nhrpscope.dissectors import nhrp as nhrp_mod
+from nhrpscope.dissectors.base import Layer, addr_str, internet_checksum
+from nhrpscope.dissectors.frame import decode_quoted
+from nhrpscope.dissectors.nhrp import (
     MAX_NESTING,
     AuthenticationExtension,
     Cie,
@@ -835,7 +834,7 @@ def test_memo_gives_what_a_fresh_decode_gives(wire, rid):
     """A packet like one decoded before but for its request id (and so its
     checksum) comes from the memo: the same record and problems as decoding
     it afresh."""
-    from dissectors import nhrp as mod
+    from nhrpscope.dissectors import nhrp as mod
 
     memo = mod.NhrpMemo()
     decode_nhrp(wire, memo=memo)  # remembered, if its checksum is right
@@ -849,7 +848,7 @@ def test_memo_gives_what_a_fresh_decode_gives(wire, rid):
 
 
 def test_a_repeated_registration_comes_from_the_memo(monkeypatch):
-    from dissectors import nhrp as mod
+    from nhrpscope.dissectors import nhrp as mod
 
     wire = encode_nhrp(_registration(request_id=7))
     memo = mod.NhrpMemo()
@@ -870,7 +869,7 @@ def test_a_repeated_registration_comes_from_the_memo(monkeypatch):
 
 
 def test_without_a_memo_nothing_is_remembered(monkeypatch):
-    from dissectors import nhrp as mod
+    from nhrpscope.dissectors import nhrp as mod
 
     wire = encode_nhrp(_registration(request_id=7))
     calls = []
@@ -882,7 +881,7 @@ def test_without_a_memo_nothing_is_remembered(monkeypatch):
 
 
 def test_a_memo_is_bounded():
-    from dissectors import nhrp as mod
+    from nhrpscope.dissectors import nhrp as mod
 
     memo = mod.NhrpMemo(max_size=3)
     for rid in range(10):

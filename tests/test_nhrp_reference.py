@@ -8,8 +8,7 @@ from pathlib import Path
 
 import dpkt
 import pytest
-
-from dissectors.nhrp import (
+from nhrpscope.dissectors.nhrp import (
     AuthenticationExtension,
     CieListExtension,
     NhrpPacket,

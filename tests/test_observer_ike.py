@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.ike import decode_ike_message, encode_ike_message, make_ike_header
 
-from dissectors import ike_payloads as K
-from dissectors.ike import decode_ike_message, encode_ike_message, make_ike_header
 from nhrpscope.replay.observers import ike_verdict
 from nhrpscope.replay.observers.ike import PHASE1, QUICK, IkeObserver
 from nhrpscope.replay.observers.ike_records import IkeNegotiation

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from nhrpscope.dissectors.frame import FrameDecoder
 
-from dissectors.frame import FrameDecoder
 from nhrpscope.capture import CaptureReader
 
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 from _limits import check_exit, invoke, peak_memory, run_cli, time_limit
-
-from dissectors import gre, ip
-from dissectors.base import internet_checksum
-from dissectors.frame import FrameDecoder
-from dissectors.ike import decode_ike_message, encode_ike_message, make_ike_header
-from dissectors.ike_payloads import GenericPayload
-from dissectors.link import Ethernet, encode_ethernet
-from dissectors.nhrp import (
+from nhrpscope.dissectors import gre, ip
+from nhrpscope.dissectors.base import internet_checksum
+from nhrpscope.dissectors.frame import FrameDecoder
+from nhrpscope.dissectors.ike import decode_ike_message, encode_ike_message, make_ike_header
+from nhrpscope.dissectors.ike_payloads import GenericPayload
+from nhrpscope.dissectors.link import Ethernet, encode_ethernet
+from nhrpscope.dissectors.nhrp import (
     MAX_NESTING,
     NhrpPacket,
     decode_nhrp,
@@ -35,6 +34,7 @@ from dissectors.nhrp import (
     make_end_extension,
     make_packet,
 )
+
 from nhrpscope import keys
 from nhrpscope.capture import CaptureError, CaptureReader, PcapngWriter, PcapWriter, _block
 from nhrpscope.render.jsonout import packet_json

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dissectors import gre, ip, link, udp
-from dissectors.esp import SecurityAssociation, decode_esp, encode_esp, peek_esp
+from nhrpscope.dissectors import gre, ip, link, udp
+from nhrpscope.dissectors.esp import SecurityAssociation, decode_esp, encode_esp, peek_esp
 
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
 v4 = st.builds(lambda b: ".".join(map(str, b)), st.binary(min_size=4, max_size=4))

@@ -11,8 +11,8 @@ import marshal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nhrpscope.dissectors import gre, ip, link
 
-from dissectors import gre, ip, link
 from nhrpscope.replay import fastpath
 from nhrpscope.replay.items import (
     ESP_DATA_LEN,

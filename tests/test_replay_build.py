@@ -11,9 +11,9 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from dissectors.gre import PT_IPV4, PT_NHRP, encode_gre
-from dissectors.ip import encode_ipv4
-from dissectors.nhrp import (
+from nhrpscope.dissectors.gre import PT_IPV4, PT_NHRP, encode_gre
+from nhrpscope.dissectors.ip import encode_ipv4
+from nhrpscope.dissectors.nhrp import (
     EXT_END,
     EXT_FORWARD_TRANSIT,
     EXT_NAT_OR_CAPABILITIES,
@@ -23,7 +23,8 @@ from dissectors.nhrp import (
     make_end_extension,
     make_packet,
 )
-from dissectors.transport import encode_icmp_echo
+from nhrpscope.dissectors.transport import encode_icmp_echo
+
 from nhrpscope.capture import LINKTYPE_RAW, PcapWriter
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.source import Item

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from nhrpscope.dissectors.nhrp import make_auth_extension, make_cie, make_packet
+from nhrpscope.dissectors.transport import encode_icmp_frag_needed
 from test_replay_build import (
     HUB,
     HUB_T,
@@ -18,8 +20,6 @@ from test_replay_build import (
     nat_ext,
 )
 
-from dissectors.nhrp import make_auth_extension, make_cie, make_packet
-from dissectors.transport import encode_icmp_frag_needed
 from nhrpscope.replay.cache import ios_duration
 from nhrpscope.replay.findings import MAX_FRAMES
 from nhrpscope.replay.nhrp_state import (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from _simcaps import IPSEC, SCENARIOS, first_fragment, generated, nhrp_of
+from nhrpscope.dissectors import nhrp as N
 
-from dissectors import nhrp as N
 from nhrpscope.sim.run import EPOCH, Options, simulate, write_outputs
 from nhrpscope.sim.scenario import ScenarioError, builtin_names, load_scenario, parse_scenario
 
@@ -340,8 +340,8 @@ def test_pcapng_comments_and_decryption_secrets_block():
 
 
 def test_ike_messages_have_real_payload_structure():
-    from dissectors import ike_payloads as K
-    from dissectors.ike import decode_ike
+    from nhrpscope.dissectors import ike_payloads as K
+    from nhrpscope.dissectors.ike import decode_ike
 
     g = generated("seed-lab-ipsec")
     first = next(p for p in g.packets if p.has("ike"))
@@ -480,7 +480,7 @@ def test_builtin_files_parse_and_document_themselves():
 
 
 def test_ike_payload_round_trip():
-    from dissectors import ike_payloads as K
+    from nhrpscope.dissectors import ike_payloads as K
 
     v1 = [K.SaPayload((K.Proposal(1, 1, b"", (K.Transform(1, 0, 1, (K.Attribute(1, 7), K.Attribute(12, b"\x00\x01\x51\x80"))),
                                                K.Transform(2, 0, 1, ())),),), 1, 1),
@@ -502,7 +502,7 @@ def test_ike_payload_round_trip():
 def test_ike_payload_decoder_never_raises_on_junk():
     import random
 
-    from dissectors import ike_payloads as K
+    from nhrpscope.dissectors import ike_payloads as K
 
     rng = random.Random(1)
     first, body = K.encode_payloads(1, [K.SaPayload((K.Proposal(1, 1, b"", (K.Transform(1, 0, 1, (K.Attribute(1, 7),)),)),)),

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dissectors import nhrp as N
-from dissectors.gre import decode_gre
+from nhrpscope.dissectors import nhrp as N
+from nhrpscope.dissectors.gre import decode_gre
+
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Clock, Timer
 from nhrpscope.sim.host import Directory, Host, PeerInfo

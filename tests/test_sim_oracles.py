@@ -11,8 +11,7 @@ import subprocess
 
 import pytest
 from _simcaps import IPSEC, SCENARIOS, generated, nhrp_of
-
-from dissectors import nhrp as N
+from nhrpscope.dissectors import nhrp as N
 
 CHECKS = ["-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
 

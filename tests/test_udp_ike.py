@@ -9,8 +9,7 @@ import warnings
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dissectors.ike import (
+from nhrpscope.dissectors.ike import (
     HEADER_LEN,
     IkeHeader,
     decode_ike,
@@ -18,7 +17,7 @@ from dissectors.ike import (
     exchange_name,
     make_ike_header,
 )
-from dissectors.udp import (
+from nhrpscope.dissectors.udp import (
     NON_ESP_MARKER,
     NatKeepalive,
     UdpHeader,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dissectors.base import addr_str
-from dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.base import addr_str
+from nhrpscope.dissectors.esp import SecurityAssociation
 
 from .fields import canon
 

@@ -15,8 +15,8 @@ import functools
 import re
 from collections.abc import Iterable
 
-from dissectors.esp import SecurityAssociation
-from dissectors.esp_algorithms import ENCRYPTION
+from nhrpscope.dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION
 
 from .errors import KeyFileError, at_column, guard, known_words, show
 from .fields import addr_field, c_ulong, hex_key, label, make_sa, unfit

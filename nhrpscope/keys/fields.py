@@ -7,9 +7,9 @@ import functools
 import ipaddress
 import re
 
-from dissectors.base import addr_str
-from dissectors.esp import SecurityAssociation
-from dissectors.esp_algorithms import ENCRYPTION, INTEGRITY, check_key_length
+from nhrpscope.dissectors.base import addr_str
+from nhrpscope.dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION, INTEGRITY, check_key_length
 
 from .errors import KeyFileError, known_words, show
 

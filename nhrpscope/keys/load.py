@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dissectors.esp import SecurityAssociation
 from nhrpscope.capture import BLOCK_DSB, BlockLengthError, CaptureError, CaptureReader
+from nhrpscope.dissectors.esp import SecurityAssociation
 
 from .errors import KeyFileError
 from .esp_sa import parse_esp_sa

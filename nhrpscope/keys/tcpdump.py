@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from dissectors.esp import SecurityAssociation
-from dissectors.esp_algorithms import ENCRYPTION
+from nhrpscope.dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION
 
 from .errors import KeyFileError, at_column, guard, is_known, known_words, show
 from .fields import addr_field, c_ulong, hex_key, make_sa, unfit

@@ -7,8 +7,8 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 
-from dissectors.esp import SecurityAssociation
-from dissectors.esp_algorithms import ENCRYPTION
+from nhrpscope.dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION
 
 from .errors import KeyFileError, at_column, guard, known_words, show
 from .fields import Position, addr_field, c_ulong, hex_key, make_sa, unfit

@@ -8,7 +8,7 @@ import math
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from dissectors.base import Problem
+from nhrpscope.dissectors.base import Problem
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -100,7 +100,7 @@ def summary(pkt: Any, t0: float = 0.0) -> str:
             info = [f"{la.exchange}{' response' if 'response' in la.flags else ''}, "
                     f"spi {la.initiator_spi}/{la.responder_spi}, msg {la.message_id}"]
             if getattr(la, "payloads", ()):
-                from dissectors.ike import payload_summary
+                from nhrpscope.dissectors.ike import payload_summary
 
                 info[0] += ":"
                 info.append(payload_summary(la))

@@ -32,14 +32,14 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 from typing import Any
 
-from dissectors.esp import EspHeader
-from dissectors.frame import FrameDecoder, Packet
-from dissectors.gre import Gre
-from dissectors.ike import IkeHeader
-from dissectors.ip import IPv4, IPv6
-from dissectors.nhrp import NhrpPacket
-from dissectors.transport import Icmp
-from dissectors.udp import UdpHeader
+from nhrpscope.dissectors.esp import EspHeader
+from nhrpscope.dissectors.frame import FrameDecoder, Packet
+from nhrpscope.dissectors.gre import Gre
+from nhrpscope.dissectors.ike import IkeHeader
+from nhrpscope.dissectors.ip import IPv4, IPv6
+from nhrpscope.dissectors.nhrp import NhrpPacket
+from nhrpscope.dissectors.transport import Icmp
+from nhrpscope.dissectors.udp import UdpHeader
 from nhrpscope.replay.cache import NhrpCache
 from nhrpscope.replay.detectors import Context, Dispatcher
 from nhrpscope.replay.facts.capture import CaptureEnd, CaptureView

@@ -52,8 +52,8 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dissectors.esp import ESP_HEADER
-from dissectors.gre import (
+from nhrpscope.dissectors.esp import ESP_HEADER
+from nhrpscope.dissectors.gre import (
     GRE_C,
     GRE_HEADER,
     GRE_K,
@@ -64,7 +64,7 @@ from dissectors.gre import (
     PT_IPV6,
     GrePeek,
 )
-from dissectors.ip import (
+from nhrpscope.dissectors.ip import (
     IPV4_FRAGMENT,
     IPV4_MIN_LEN,
     IPV4_TESTED,
@@ -79,8 +79,8 @@ from dissectors.ip import (
     PROTO_TCP,
     PROTO_UDP,
 )
-from dissectors.link import ETH_IPV4, LINKTYPE_ETHERNET, ip_offset
-from dissectors.udp import IKE_PORT, NAT_T_PORT, NON_ESP_MARKER, UDP_HEADER, UDP_PORTS
+from nhrpscope.dissectors.link import ETH_IPV4, LINKTYPE_ETHERNET, ip_offset
+from nhrpscope.dissectors.udp import IKE_PORT, NAT_T_PORT, NON_ESP_MARKER, UDP_HEADER, UDP_PORTS
 from nhrpscope.replay.items import EspData, GreData, RawFrame
 
 __all__ = ["Classifier", "EspData", "GreData", "RawFrame", "gre_check", "stage"]
@@ -201,7 +201,7 @@ class _EspSa:
         self.dbv = dbv
         self.peek: Any = None
         if sa is not None:
-            from dissectors.esp import EspPeek
+            from nhrpscope.dissectors.esp import EspPeek
 
             self.peek = EspPeek.for_sa(sa)
         self.ready = False  # the first packet went the full way (ICV checked)

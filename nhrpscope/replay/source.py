@@ -33,8 +33,8 @@ from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
-from dissectors.link import ip_offset
 from nhrpscope.capture import CaptureError, CaptureReader, Record
+from nhrpscope.dissectors.link import ip_offset
 
 
 @dataclass(slots=True)

@@ -17,8 +17,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dissectors.base import internet_checksum
-from dissectors.transport import encode_tcp
+from nhrpscope.dissectors.base import internet_checksum
+from nhrpscope.dissectors.transport import encode_tcp
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Timer
 from nhrpscope.sim.host import Host

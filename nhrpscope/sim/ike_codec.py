@@ -18,9 +18,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dissectors import ike_payloads as K
-from dissectors.esp import SecurityAssociation
-from dissectors.ike import encode_ike, make_ike_header
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.ike import encode_ike, make_ike_header
 from nhrpscope.sim.clock import Timer
 from nhrpscope.sim.scenario import RouterSpec
 from nhrpscope.sim.wire import Wire

@@ -32,9 +32,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from dissectors import ike_payloads as K
-from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.ike import encode_ike_message, make_ike_header
+from nhrpscope.dissectors import ike_payloads as K
+from nhrpscope.dissectors.esp import SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.ike import encode_ike_message, make_ike_header
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.host import Host
 from nhrpscope.sim.ike_codec import (

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dissectors import nhrp as N
+from nhrpscope.dissectors import nhrp as N
 
 
 @dataclass(frozen=True)

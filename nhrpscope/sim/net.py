@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from dissectors.transport import encode_icmp_frag_needed
+from nhrpscope.dissectors.transport import encode_icmp_frag_needed
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Clock
 from nhrpscope.sim.packets import udp

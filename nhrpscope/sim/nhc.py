@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from dissectors import nhrp as N
+from nhrpscope.dissectors import nhrp as N
 from nhrpscope.sim import messages as M
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.node import CacheEntry, Registration, RouterBase

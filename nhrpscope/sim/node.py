@@ -13,8 +13,8 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
-from dissectors import nhrp as N
-from dissectors.gre import PT_NHRP, encode_gre
+from nhrpscope.dissectors import nhrp as N
+from nhrpscope.dissectors.gre import PT_NHRP, encode_gre
 from nhrpscope.sim import messages as M
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.clock import Timer

@@ -11,8 +11,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from dissectors.base import internet_checksum
-from dissectors.ip import encode_ipv4
+from nhrpscope.dissectors.base import internet_checksum
+from nhrpscope.dissectors.ip import encode_ipv4
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp import SecurityAssociation
 from nhrpscope.sim.net import Captured
 from nhrpscope.sim.scenario import Scenario
 from nhrpscope.sim.truth import Ledger

@@ -18,9 +18,9 @@ import ipaddress
 import struct
 from typing import Any
 
-from dissectors import nhrp as N
-from dissectors.gre import PT_IPV4, PT_NHRP, decode_gre, encode_gre
-from dissectors.transport import encode_icmp_echo
+from nhrpscope.dissectors import nhrp as N
+from nhrpscope.dissectors.gre import PT_IPV4, PT_NHRP, decode_gre, encode_gre
+from nhrpscope.dissectors.transport import encode_icmp_echo
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.flows import ACK, PSH, acknowledge
 from nhrpscope.sim.nhs import NhsRouter

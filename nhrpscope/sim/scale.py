@@ -35,9 +35,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from dissectors.esp import SecurityAssociation, decode_esp, encode_esp
-from dissectors.esp_algorithms import ENCRYPTION
-from dissectors.gre import PT_IPV4, encode_gre
+from nhrpscope.dissectors.esp import SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.esp_algorithms import ENCRYPTION
+from nhrpscope.dissectors.gre import PT_IPV4, encode_gre
 from nhrpscope.sim import packets as P
 from nhrpscope.sim.net import Captured, mac_for
 from nhrpscope.sim.packets import udp

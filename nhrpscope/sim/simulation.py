@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from dissectors.esp import SecurityAssociation
+from nhrpscope.dissectors.esp import SecurityAssociation
 from nhrpscope.sim.clock import Clock, Timer
 from nhrpscope.sim.flows import TcpFlow
 from nhrpscope.sim.host import Directory, PeerInfo

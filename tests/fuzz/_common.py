@@ -35,9 +35,9 @@ def check_packet(pkt: object) -> None:
 
 def seed_frames() -> list[tuple[int, bytes]]:
     """(link type, frame): a few DMVPN frames from the encoders."""
-    from dissectors import gre, ip, udp
-    from dissectors.link import Ethernet, encode_ethernet
-    from dissectors.nhrp import (
+    from nhrpscope.dissectors import gre, ip, udp
+    from nhrpscope.dissectors.link import Ethernet, encode_ethernet
+    from nhrpscope.dissectors.nhrp import (
         encode_nhrp,
         make_auth_extension,
         make_cie,

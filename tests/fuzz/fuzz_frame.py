@@ -12,8 +12,9 @@ import _common  # first: it sets the import path
 import atheris
 
 with atheris.instrument_imports():
-    from dissectors.esp import SecurityAssociation
-    from dissectors.frame import FrameDecoder
+    from nhrpscope.dissectors.esp import SecurityAssociation
+    from nhrpscope.dissectors.frame import FrameDecoder
+
     from nhrpscope.keys import SADatabase
 
 # SAs for the SPIs the seeds use, so mutated ESP reaches the decryption code.

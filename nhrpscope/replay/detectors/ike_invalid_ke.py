@@ -3,7 +3,7 @@ INVALID_KE_PAYLOAD, IKEv1 INVALID-KEY-INFORMATION)."""
 
 from __future__ import annotations
 
-from dissectors.ike_payloads import dh_group_name
+from nhrpscope.dissectors.ike_payloads import dh_group_name
 from nhrpscope.replay.detectors.base import Context, Rule
 from nhrpscope.replay.facts.ipsec import InvalidKePayload
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dissectors import ike_payloads as K
+from nhrpscope.dissectors import ike_payloads as K
 from nhrpscope.replay.observers import ike_natd
 from nhrpscope.replay.observers.ike_records import (
     MAX_MESSAGES,

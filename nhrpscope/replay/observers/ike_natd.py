@@ -12,7 +12,7 @@ import ipaddress
 import struct
 from typing import Any
 
-from dissectors import ike_payloads as K
+from nhrpscope.dissectors import ike_payloads as K
 from nhrpscope.replay.observers.ike_records import IkeMessage, IkeNegotiation
 
 # IKEv1 Hash Algorithm attribute values (RFC 2409 appendix A, RFC 4868) -> hashlib

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from dissectors.nhrp import NhrpPacket
+from nhrpscope.dissectors.nhrp import NhrpPacket
 from nhrpscope.replay.cache import NhrpCache
 from nhrpscope.replay.facts.nhrp import HopCountZero, NatDetected, title
 from nhrpscope.replay.nhrp_state import (
