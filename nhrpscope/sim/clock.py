@@ -59,8 +59,3 @@ class Clock:
             self.now = when
             t.fn(*t.args)
         self.now = max(self.now, until)
-
-    def next_time(self) -> float | None:
-        while self._heap and self._heap[0][2].cancelled:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None

@@ -125,10 +125,6 @@ class Network:
 
     # -- set-up ---------------------------------------------------------------
 
-    def attach(self, router: Router) -> None:
-        self.routers[router.name] = router
-        self.reindex()
-
     def reindex(self) -> None:
         self.by_public = {}
         for r in self.routers.values():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from nhrpscope.replay.findings import CODES, SEVERITY_ORDER, Finding, FindingSet
 
@@ -54,9 +53,3 @@ class Context:
         self.findings = findings
         self.name = name
 
-
-class Detector(Protocol):
-    RULE: Rule
-    READS: tuple[type, ...]
-
-    def on(self, ctx: Context, fact: Any) -> None: ...
