@@ -70,6 +70,10 @@ __all__ = [
     "MAX_SMALL_SEQ_HI",
     "UNCHECKED_PROTOCOLS",
     "GRE_KNOWN_PROTOCOLS",
+    "NULL_ICV_LENGTHS",
+    "NULL_NEXT_HEADERS",
+    "guess_null",
+    "decode_esp_null",
 ]
 
 # Highest ESN high word tried blindly (besides the SA's own and the hint's).
@@ -100,7 +104,8 @@ def peek_esp(buf: bytes, off: int = 0) -> EspFixed | None:
 class EspHeader(Layer):
     """An ESP packet as decoded. ``status``: "no-key" (no SA was given),
     "decrypted", "decryption-failed" (wrong key, or bytes that are not ESP),
-    "truncated" (too short for the header or for the SA's algorithms)."""
+    "truncated" (too short for the header or for the SA's algorithms),
+    "null-heuristic" (no key, but NULL encryption recognised: ``decode_esp_null``)."""
 
     proto = "esp"
     spi: int
@@ -113,6 +118,9 @@ class EspHeader(Layer):
     iv: bytes = b""
     seq_hi: int | None = None  # ESN high 32 bits, when known
     sa_desc: str | None = None  # e.g. "aes128-cbc+hmac-sha1-96"
+    # NULL encryption (RFC 2410) recognised without a key (``decode_esp_null``):
+    # status "null-heuristic", the payload read in the clear, the ICV unchecked
+    null_heuristic: bool = False
 
 
 @dataclass(slots=True)
@@ -513,6 +521,63 @@ def plausible_inner(next_header: int, data: bytes) -> bool:
         seq = int.from_bytes(data[4:8], "big")
         return n >= 16 and spi >= 256 and 0 < seq < 1 << 24
     return False
+
+
+# NULL encryption without a key ------------------------------------------------
+
+# ICV lengths tried, commonest first: HMAC-SHA1-96 / MD5-96 (12), HMAC-SHA-256-128
+# and AES-GMAC (16), no integrity (0), HMAC-SHA-384-192 (24), HMAC-SHA-512-256 (32).
+NULL_ICV_LENGTHS = (12, 16, 0, 24, 32)
+# What NULL ESP carries and ``plausible_inner`` can check: IPv4 and IPv6 (tunnel
+# mode), GRE (DMVPN's transport mode), UDP, TCP, ICMP.
+NULL_NEXT_HEADERS = frozenset({4, 41, 47, 17, 6, 1})
+
+
+def guess_null(buf: bytes, off: int = 0, end: int | None = None) -> tuple[int, int, int] | None:
+    """Whether the ESP packet ``buf[off:end]`` reads as NULL encryption
+    (RFC 2410) with no key, as Wireshark's heuristic
+    (``esp.enable_null_encryption_decode_heuristic``) does, with its checks
+    made stricter: for an ICV length of ``NULL_ICV_LENGTHS``, the byte
+    before the ICV is a next header of ``NULL_NEXT_HEADERS``, the pad length
+    before it fits, the padding is RFC 4303's default 1, 2, 3 ..., the
+    trailer ends on a 4-byte boundary (RFC 4303 2.4), and the payload passes
+    ``plausible_inner`` for that protocol. (ICV length, pad length, next
+    header) of the first that fits, else None. Encrypted bytes pass about
+    once in a hundred thousand SAs; the caller says the verdict is a guess."""
+    if end is None:
+        end = len(buf)
+    body = off + ESP_HEADER_LEN
+    for icv_len in NULL_ICV_LENGTHS:
+        t = end - icv_len  # where the trailer ends
+        if t - 2 < body or (t - body) % 4:
+            continue
+        nh = buf[t - 1]
+        if nh not in NULL_NEXT_HEADERS:
+            continue
+        pad_len = buf[t - 2]
+        p = t - 2 - pad_len
+        if p < body or buf[p:t - 2] != _PADS[pad_len]:
+            continue
+        if plausible_inner(nh, buf[body:p]):
+            return icv_len, pad_len, nh
+    return None
+
+
+def decode_esp_null(buf: bytes) -> Decoded | None:
+    """An ESP packet with no key that ``guess_null`` reads as NULL encryption:
+    its header, and its payload in the clear (``payload_offset`` is where it
+    starts in ``buf``, as the bytes are the packet's own). None otherwise."""
+    buf = bytes(buf)
+    found = guess_null(buf)
+    if found is None:
+        return None
+    icv_len, pad_len, nh = found
+    spi, seq = ESP_HEADER.unpack_from(buf)
+    desc = "null" if not icv_len else f"null+unchecked-{8 * icv_len}"
+    rec = EspHeader(spi, seq, next_header=nh, status="null-heuristic", pad_len=pad_len,
+                    sa_desc=desc, null_heuristic=True)
+    end = len(buf) - icv_len - 2 - pad_len
+    return Decoded(rec, buf[ESP_HEADER_LEN:end], [], ESP_HEADER_LEN)
 
 
 # Encoding ------------------------------------------------------------------

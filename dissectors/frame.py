@@ -84,6 +84,11 @@ class FrameDecoder:
         self._nesting = 0
         # NHRP packets decoded before: registrations repeat but for the request id
         self.nhrp_memo = NhrpMemo()
+        # ESP SAs with no key, (SPI, source, destination): whether the first
+        # whole packet read as NULL encryption (``esp.guess_null``); as the fast
+        # path, one verdict per SA, so both paths agree and chance stays per SA
+        self._null: dict[tuple[int, str, str], bool] = {}
+        self.null_sas: dict[tuple[int, str, str], int] = {}  # the NULL ones: first frame
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
@@ -98,8 +103,30 @@ class FrameDecoder:
         return pkt
 
     def finish(self) -> list[str]:
-        """Reassembly left undone at the end of the capture, as messages."""
-        return self.reassembler.flush() if self.reassembler else []
+        """Reassembly left undone at the end of the capture, and the ESP SAs
+        read as NULL encryption without a key, as messages."""
+        notes = self.reassembler.flush() if self.reassembler else []
+        for (spi, src, dst), fr in self.null_sas.items():
+            notes.append(f"ESP SA 0x{spi:08x} from {src} to {dst} (frame {fr} on) was read as NULL "
+                         f"encryption (RFC 2410) without a key, detected heuristically (next "
+                         f"header and default padding before the ICV); its ICV is not checked")
+        return notes
+
+    def _esp_null(self, buf: bytes, src: str, dst: str, frame: int) -> Any:
+        """``esp.decode_esp_null`` for an SA that read as NULL on its first
+        whole packet (the verdict is remembered per SA), else None."""
+        from nhrpscope.dissectors.esp import decode_esp_null
+
+        key = (int.from_bytes(buf[:4], "big"), src, dst)
+        verdict = self._null.get(key)
+        if verdict is False:
+            return None
+        d = decode_esp_null(buf)
+        if verdict is None and len(self._null) < _CACHE_MAX:
+            self._null[key] = d is not None
+        if d is not None and key not in self.null_sas:
+            self.null_sas[key] = frame
+        return d
 
     def _chain(self, pkt: Packet, kind: str, buf: bytes, off: int) -> None:
         self._clear = False
@@ -283,6 +310,8 @@ class FrameDecoder:
                                                   "not decrypted", "esp", "esp.truncated", "note"))
                 else:
                     d = decode_esp(buf, sa)
+                    if sa is None and not cut and len(buf) >= 8:
+                        d = self._esp_null(buf, src, dst, pkt.frame) or d
                 _add(problems, d.problems, off)
                 if d.record is None:
                     return
@@ -294,6 +323,10 @@ class FrameDecoder:
                 if not nxt:
                     layers.append(Data(len(d.payload), ip_mod.IP_PROTO_NAMES.get(nh, f"ip-proto-{nh}")))
                     return
+                if getattr(d.record, "null_heuristic", False):
+                    # NULL: the payload is the frame's own bytes, at their own offsets
+                    kind, buf, off = nxt, d.payload, off + d.payload_offset
+                    continue
                 # Decrypted bytes have no place in the frame: offsets restart at 0.
                 self._mark_offsets(pkt, off)
                 self._clear = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -341,6 +342,8 @@ class CryptoView:
     frame: int | None = None
     name: str = ""  # "172.16.15.2 (192.168.0.1, hub)" when NHRP told more
     interface: str = "Tunnel0"
+    # SPI, source, destination -> the key given for that SA (a dissectors.esp SA), if any
+    keys: Callable[[int, str, str], Any] | None = None
 
 
 def crypto_views(address: str | None, negotiations: list[Any], sas: list[Any], time: float, *,
@@ -387,9 +390,13 @@ def result_crypto_views(result: Result, router: str | None = None,
                 raise UserError(f"no IPsec peer {router} in the capture "
                                 f"(IKE/ESP addresses seen: {seen})")
             address = found.public_nbma if found.public_nbma in addrs else found.nbma
-    return crypto_views(address, list(a.ike), list(a.sas), result.end, source=_source(result),
-                        first=a.capture.first, frame=result.end_frame, names=names,
-                        interface=interface)
+    views = crypto_views(address, list(a.ike), list(a.sas), result.end, source=_source(result),
+                         first=a.capture.first, frame=result.end_frame, names=names,
+                         interface=interface)
+    lookup = result._engine.sa_lookup if result._engine is not None else None
+    for v in views:
+        v.keys = lookup
+    return views
 
 
 def _crypto_line(v: CryptoView, what: str, extra: str = "") -> str:
@@ -455,17 +462,60 @@ def _hexspi(spi: str) -> str:
     return f"0x{n:08X}({n})"
 
 
+# Cisco IOS transform-set names (``crypto ipsec transform-set``), by our names
+_IOS_ENC = {"null": "esp-null", "des-cbc": "esp-des", "3des-cbc": "esp-3des",
+            "aes-cbc": "esp-aes", "aes-gcm-16": "esp-gcm", "aes-gcm-16-iiv": "esp-gcm",
+            "aes-gcm-8": "esp-gcm", "aes-gcm-12": "esp-gcm"}
+_IOS_INTEG = {"hmac-md5-96": "esp-md5-hmac", "hmac-sha1-96": "esp-sha-hmac",
+              "hmac-sha256-128": "esp-sha256-hmac", "hmac-sha384-192": "esp-sha384-hmac",
+              "hmac-sha512-256": "esp-sha512-hmac"}
+
+
+def ios_transform(sa: Any) -> str:
+    """What IOS prints after ``transform:`` for the SA a key was given for:
+    "esp-256-aes esp-sha-hmac ,"; names IOS lacks are ours ("esp-chacha20-poly1305")."""
+    bits = 8 * (len(sa.enc_key) - sa.algorithm.salt_len)
+    enc = _IOS_ENC.get(sa.encryption, f"esp-{sa.encryption}")
+    if enc == "esp-aes" and bits != 128:
+        enc = f"esp-{bits}-aes"
+    elif enc == "esp-gcm" and bits != 128:
+        enc = f"esp-gcm {bits}"
+    parts = [enc]
+    if sa.integrity not in ("null",):
+        parts.append(_IOS_INTEG.get(sa.integrity, f"esp-{sa.integrity}"))
+    return " ".join(parts) + " ,"
+
+
+def _key_of(v: CryptoView, s: Any) -> Any:
+    """The key given for SA ``s`` (a model.SecurityAssociation), or None."""
+    if v.keys is None:
+        return None
+    try:
+        return v.keys(int(s.spi, 16), s.src, s.dst)
+    except (ValueError, TypeError):
+        return None
+
+
 def ipsec_peers(v: CryptoView) -> list[dict]:
-    """Per peer: inbound and outbound SAs, packets each way as seen at the tap."""
+    """Per peer: inbound and outbound SAs, packets each way as seen at the tap,
+    and (when keys were given) how many of them were decrypted and verified."""
     peers: dict[str, dict] = {}
     for s in v.sas:
         out = s.src == v.address
         peer = s.dst if out else s.src
         p = peers.setdefault(peer, {"peer": peer, "local": v.address, "inbound": [], "outbound": [],
-                                    "encaps": 0, "decaps": 0, "natt": False, "port": 500})
-        (p["outbound"] if out else p["inbound"]).append(s)
+                                    "encaps": 0, "decaps": 0, "natt": False, "port": 500,
+                                    "checked": {"outbound": 0, "inbound": 0},
+                                    "decrypted": {"outbound": 0, "inbound": 0},
+                                    "verify_failed": {"outbound": 0, "inbound": 0}})
+        way = "outbound" if out else "inbound"
+        p[way].append(s)
         p["encaps" if out else "decaps"] += s.packets
         p["natt"] = p["natt"] or s.natt
+        if _key_of(v, s) is not None:
+            p["checked"][way] += s.packets - s.no_key
+            p["decrypted"][way] += s.decrypted
+            p["verify_failed"][way] += s.icv_failed
     for n in v.negotiations:
         peer = n.responder if n.initiator == v.address else n.initiator
         if peer in peers:
@@ -478,9 +528,29 @@ def ipsec_peers(v: CryptoView) -> list[dict]:
     return sorted(peers.values(), key=lambda p: _key(p["peer"]))
 
 
+def _pkts_lines(p: dict) -> list[str]:
+    """IOS's #pkts lines: the tap sees every packet (encaps, decaps); encrypt,
+    digest, decrypt and verify only where a key let it check them."""
+    lines = []
+    for way, seen, a, b in (("outbound", "encaps", "encrypt", "digest"),
+                            ("inbound", "decaps", "decrypt", "verify")):
+        n = p["encaps" if way == "outbound" else "decaps"]
+        if p["checked"][way]:
+            ok = p["decrypted"][way]
+            lines.append(f"    #pkts {seen}: {n}, #pkts {a}: {ok}, #pkts {b}: {ok}"
+                         + (f", #pkts {b} failed: {p['verify_failed'][way]}"
+                            if p["verify_failed"][way] else ""))
+        else:
+            lines.append(f"    #pkts {seen}: {n}")
+    if not p["checked"]["outbound"] and not p["checked"]["inbound"]:
+        lines.append("   % no keys for these SAs: encrypt/decrypt and digest/verify not checked")
+    return lines
+
+
 def show_crypto_ipsec_sa(v: CryptoView) -> str:
     """Cisco IOS `show crypto ipsec sa`, one block per peer; the counters are
-    the packets the tap saw (sent: encaps, received: decaps)."""
+    the packets the tap saw (sent: encaps, received: decaps), with decrypt and
+    verify counts only where keys let nhrpscope check them."""
     lines = [_crypto_line(v, "show crypto ipsec sa", "; #pkts are packets seen at the tap")]
     peers = ipsec_peers(v)
     if not peers:
@@ -494,8 +564,7 @@ def show_crypto_ipsec_sa(v: CryptoView) -> str:
                   f"   local  ident (addr/mask/prot/port): ({v.address}/255.255.255.255/47/0)",
                   f"   remote ident (addr/mask/prot/port): ({p['peer']}/255.255.255.255/47/0)",
                   f"   current_peer {p['peer']} port {p['port']}",
-                  f"    #pkts encaps: {enc}, #pkts encrypt: {enc}, #pkts digest: {enc}",
-                  f"    #pkts decaps: {dec}, #pkts decrypt: {dec}, #pkts verify: {dec}", "",
+                  *_pkts_lines(p), "",
                   f"     local crypto endpt.: {v.address}, remote crypto endpt.: {p['peer']}"]
         cur = p["outbound"][-1].spi if p["outbound"] else "0x00000000"
         lines.append(f"     current outbound spi: {_hexspi(cur)}")
@@ -504,6 +573,9 @@ def show_crypto_ipsec_sa(v: CryptoView) -> str:
             for s in group:
                 mode = "Transport, " if s.decrypted else ""
                 lines.append(f"      spi: {_hexspi(s.spi)}")
+                key = _key_of(v, s)
+                if key is not None:
+                    lines.append(f"        transform: {ios_transform(key)}")
                 lines.append(f"        in use settings ={{{mode}{'NAT-T UDP 4500, ' if s.natt else ''}}}")
                 lines.append(f"        packets: {s.packets}, bytes: {s.bytes}, frames {s.frames[0]}-{s.frames[1]}"
                              + (f", took over from {s.rekey_of}" if s.rekey_of else ""))
@@ -522,8 +594,14 @@ def ipsec_json(v: CryptoView) -> dict:
 
     peers = []
     for p in ipsec_peers(v):
+        checked = {f"pkts_{k}": p["decrypted"][way] for way, names in (
+            ("outbound", ("encrypt", "digest")), ("inbound", ("decrypt", "verify")))
+            if p["checked"][way] for k in names}
+        transforms = {s.spi: ios_transform(k) for s in p["inbound"] + p["outbound"]
+                      if (k := _key_of(v, s)) is not None}
         peers.append({"peer": p["peer"], "local": p["local"], "port": p["port"],
-                      "pkts_encaps": p["encaps"], "pkts_decaps": p["decaps"],
+                      "pkts_encaps": p["encaps"], "pkts_decaps": p["decaps"], **checked,
+                      **({"transforms": transforms} if transforms else {}),
                       "outbound_spi": p["outbound"][-1].spi if p["outbound"] else None,
                       "inbound": jsonable(p["inbound"]), "outbound": jsonable(p["outbound"])})
     return {"address": v.address, "time": v.time, "inferred": True, "peers": peers}

@@ -34,7 +34,8 @@ decoded packet would treat otherwise than by counting: fragments (the
 decoder reassembles), keepalives, nested tunnels, NAT-T or ICMP
 "fragmentation needed" inside GRE, NHRP, truncated or odd headers, an SA's
 first packet (its ICV is checked there), ESP that ``EspPeek`` cannot open,
-IKE or NAT-T inside GRE.
+ESP with no key whose SA reads as NULL encryption (``esp.guess_null``, tested
+on the SA's first whole packet), IKE or NAT-T inside GRE.
 ``tests/test_fastpath.py`` holds the two paths to the same result.
 
 The classification is a pure function of the frame and the keys, so it can
@@ -52,7 +53,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from nhrpscope.dissectors.esp import ESP_HEADER
+from nhrpscope.dissectors.esp import ESP_HEADER, guess_null
 from nhrpscope.dissectors.gre import (
     GRE_C,
     GRE_HEADER,
@@ -192,13 +193,16 @@ def _ike_ports(g: bytes, x: int) -> bool:
 
 class _EspSa:
     """One SPI between two addresses: the SA that opens it (None: no key)
-    as of key store version ``dbv``, and its ``EspPeek``."""
+    as of key store version ``dbv``, and its ``EspPeek``. ``null``, with no
+    key: whether its first whole packet read as NULL encryption (None: not
+    tested yet); as ``FrameDecoder``, one verdict per SA."""
 
-    __slots__ = ("sa", "peek", "dbv", "ready")
+    __slots__ = ("sa", "peek", "dbv", "ready", "null")
 
     def __init__(self, sa: Any, dbv: int) -> None:
         self.sa = sa
         self.dbv = dbv
+        self.null: bool | None = None
         self.peek: Any = None
         if sa is not None:
             from nhrpscope.dissectors.esp import EspPeek
@@ -331,7 +335,11 @@ class Classifier:
                 sa = self.sa_lookup(spi, _addr(b[off + 12:off + 16]), _addr(b[off + 16:off + 20]))
             es = self._esp[ek] = _EspSa(sa, dbv)
         if es.sa is None:
-            return number, t, wl, None, None, ek, seq, sport, dport
+            if es.null is None and ipend >= 0:
+                es.null = guess_null(b, q, ipend) is not None
+            if not es.null:
+                return number, t, wl, None, None, ek, seq, sport, dport
+            return None  # NULL encryption: the full decode reads what it carries
         peek = es.peek
         if ipend < 0 or peek is None or not es.ready:
             es.ready = ipend >= 0
