@@ -110,11 +110,29 @@ def test_answer_in_undecrypted_esp_is_unreadable_not_unanswered(tmp_path):
     assert sa.spi in f.message and f"{HUB} -> {R2}" in f.message
     assert "no key for that SA" in f.message and "None" not in f.message
     assert sa.frames[0] in f.frames  # the unreadable frame where the reply may be
+    states = {r.state for r in a.registrations if r.spoke_nbma == R2}
+    assert "unreadable" in states and "unanswered" not in states
     # with every key the same capture is healthy
     full = api.analyze(str(CAPTURES / "seed-lab-ipsec.pcapng"),
                        keys=[str(CAPTURES / "seed-lab-ipsec.esp_sa")], capture_keys=False)
     fa = full.analysis
     assert [x for x in fa.findings if x.severity in ("error", "warning")] == []
+
+
+def test_resolution_answer_in_undecrypted_esp_is_unreadable(tmp_path):
+    """R4 answers R2's resolution straight over their own SA; without its key
+    the resolution is not 'unanswered'."""
+    r4 = "172.16.45.2"
+    keys = _reduced_keys(tmp_path, "seed-lab-ipsec", (r4, R2))
+    a = api.analyze(str(CAPTURES / "seed-lab-ipsec.pcapng"), keys=[str(keys)],
+                    capture_keys=False).analysis
+    [res] = [r for r in a.resolutions if r.requester_nbma == R2]
+    assert res.state == "unreadable"
+    assert "resolution-unanswered" not in codes(a)
+    [f] = [f for f in a.findings if f.code == "answer-unreadable"]
+    [sa] = [s for s in a.sas if s.src == r4 and s.dst == R2]
+    assert sa.spi in f.message and "resolution request(s) for 192.168.0.4" in f.message
+    assert set(res.frames) <= set(f.frames) and sa.frames[0] in f.frames
 
 
 def test_one_way_esp_stays_unanswered(tmp_path):

@@ -75,6 +75,10 @@ class RegistrationTxn(Machine):
         ("sent", "capture-end"): "pending",  # capture ended before the timeout
         ("unanswered", "reply-ack"): "registered",  # a late reply still counts
         ("unanswered", "reply-nak"): "rejected",
+        # frames towards the spoke could not be read: the reply may be among them
+        ("unanswered", "unreadable"): "unreadable",
+        ("unreadable", "reply-ack"): "registered",
+        ("unreadable", "reply-nak"): "rejected",
         ("pending", "reply-ack"): "registered",
         ("pending", "reply-nak"): "rejected",
     }
@@ -118,6 +122,9 @@ class ResolutionTxn(Machine):
         ("sent", "capture-end"): "pending",
         ("unanswered", "reply-ack"): "resolved",
         ("unanswered", "reply-nak"): "nak",
+        ("unanswered", "unreadable"): "unreadable",
+        ("unreadable", "reply-ack"): "resolved",
+        ("unreadable", "reply-nak"): "nak",
         ("pending", "reply-ack"): "resolved",
         ("pending", "reply-nak"): "nak",
     }

@@ -232,7 +232,7 @@ class Registrations:
         txn.requests.append(fr)
         if len(rec.frames) < MAX_FRAMES:
             rec.frames.append(fr)
-        if txn.state == "unanswered":
+        if txn.state in ("unanswered", "unreadable"):
             self.nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma,
                                                    rec.request_time, (fr,), txn.unreadable))
 
@@ -240,12 +240,15 @@ class Registrations:
         """Unanswered (timed out): the spoke's NHS entry waits again. Frames
         towards the spoke that could not be read may hold the reply."""
         rec = txn.record
-        st = self.history.setdefault((rec.spoke_nbma or "?", rec.hub_nbma or "?"), PairHistory())
-        st.unanswered += 1
-        st.ok_after = False
         txn.unreadable = self.nhrp.unreadable_since(txn.unreadable_from)
         self.nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma, rec.request_time,
                                                tuple(txn.requests), txn.unreadable))
+        if txn.unreadable:
+            txn.fire("unreadable")
+            return  # whether the spoke is registered, the capture cannot tell
+        st = self.history.setdefault((rec.spoke_nbma or "?", rec.hub_nbma or "?"), PairHistory())
+        st.unanswered += 1
+        st.ok_after = False
         c = self.nhrp.caches.get(rec.spoke_nbma or "")
         if c is not None and rec.hub_tunnel:
             e = c.get(rec.hub_tunnel, host_len(rec.hub_tunnel))

@@ -250,10 +250,12 @@ class Resolutions:
         rec = txn.record
         if self._reply_unobservable(rec):
             return
+        unreadable = self.nhrp.unreadable_since(txn.unreadable_from)
+        if unreadable:
+            txn.fire("unreadable")
         self.nhrp.state(ResolutionUnanswered(
             rec.requester_nbma, rec.target_tunnel, rec.hops[0].to_nbma if rec.hops else None,
-            rec.request_time, tuple(rec.frames),
-            self.nhrp.unreadable_since(txn.unreadable_from)))
+            rec.request_time, tuple(rec.frames), unreadable))
 
     def _reply_unobservable(self, rec: Resolution) -> bool:
         """A capture taken on one router's port (every packet to or from it)
