@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from nhrpscope.replay.facts.nhrp import UnreadableFrames, UnreadableMark
 from nhrpscope.replay.model import Hop, Purge, Redirect, Registration, Resolution
 
 # How long a request may wait for its reply before, the capture going on,
@@ -55,7 +56,8 @@ class RegistrationTxn(Machine):
     """RFC 2332 5.2.3 (Registration Request) and 5.2.4 (Registration Reply).
 
     A request is retransmitted with the same request id (5.2.3's retransmission)
-    or retried with a new one (IOS does both); the reply's CIE code says
+    or retried with a new one (IOS does both, and may have several requests
+    outstanding); the reply with its id answers it, and its CIE code says
     success (0) or why not (4, 5, 14). An Error Indication (5.2.7) quoting
     the request is no reply: it is reported on its own, and the request stays
     unanswered (the spoke is not registered).
@@ -73,11 +75,16 @@ class RegistrationTxn(Machine):
         ("sent", "capture-end"): "pending",  # capture ended before the timeout
         ("unanswered", "reply-ack"): "registered",  # a late reply still counts
         ("unanswered", "reply-nak"): "rejected",
+        # frames towards the spoke could not be read: the reply may be among them
+        ("unanswered", "unreadable"): "unreadable",
+        ("unreadable", "reply-ack"): "registered",
+        ("unreadable", "reply-nak"): "rejected",
         ("pending", "reply-ack"): "registered",
         ("pending", "reply-nak"): "rejected",
     }
 
-    __slots__ = ("record", "key", "last_request", "deadline", "reply_seen_by")
+    __slots__ = ("record", "key", "last_request", "deadline", "reply_seen_by", "answered",
+                 "requests", "unreadable_from", "unreadable")
 
     def __init__(self, record: Registration, key: tuple, time: float | None) -> None:
         super().__init__()
@@ -86,6 +93,12 @@ class RegistrationTxn(Machine):
         self.last_request = time
         self.deadline = (time or 0.0) + REPLY_TIMEOUT
         self.reply_seen_by: str | None = None
+        # a reply came: a later request with the same id is a new registration
+        self.answered = False
+        self.requests: list[int] = []  # every request's frame (the record keeps the first few)
+        # what could not be read towards the spoke when it asked, and since then
+        self.unreadable_from: UnreadableMark | None = None
+        self.unreadable: tuple[UnreadableFrames, ...] = ()
 
 
 class ResolutionTxn(Machine):
@@ -109,12 +122,15 @@ class ResolutionTxn(Machine):
         ("sent", "capture-end"): "pending",
         ("unanswered", "reply-ack"): "resolved",
         ("unanswered", "reply-nak"): "nak",
+        ("unanswered", "unreadable"): "unreadable",
+        ("unreadable", "reply-ack"): "resolved",
+        ("unreadable", "reply-nak"): "nak",
         ("pending", "reply-ack"): "resolved",
         ("pending", "reply-nak"): "nak",
     }
 
     __slots__ = ("record", "key", "last_request", "deadline", "requester_outer", "max_hop",
-                 "hop_pairs", "phase3", "redirect_frames")
+                 "hop_pairs", "phase3", "redirect_frames", "unreadable_from")
 
     def __init__(self, record: Resolution, key: tuple, time: float | None) -> None:
         super().__init__()
@@ -127,6 +143,7 @@ class ResolutionTxn(Machine):
         self.hop_pairs: set[tuple[str, str, str]] = set()
         self.phase3 = False
         self.redirect_frames: list[int] = []
+        self.unreadable_from: UnreadableMark | None = None
 
     def add_hop(self, hop: Hop, max_hops: int = 16) -> bool:
         """Record a hop; False when the same hop was seen before (a retransmission)."""

@@ -8,6 +8,7 @@ State machines (flavor differences in ``messages``)::
     waiting --timeout--> waiting (retry: cisco 1, 2, 4 .. 64 s with a new id;
                                    frr 1 (2 once registered), 4 .. 64, then 2,
                                    with the same id, nhrp_nhs.c)
+    refresh: cisco a new id; frr the same id as before (until a 16 s wait frees it)
     waiting --reply code != 0 / error indication--> waiting (the retry timer runs on)
 
     resolution: unresolved destination (phase 2) or traffic indication (phase 3)
@@ -35,9 +36,14 @@ class NhcRouter(RouterBase):
     def _reg_send(self, reg: Registration, why: str) -> None:
         if not self.up:
             return
+        # FRR keeps its request id for every refresh and retry (nhrp_reqid_alloc returns the
+        # id it holds while the callback is the same); IOS takes a new one each time
         keep = self.spec.flavor == "frr" and reg.request_id is not None
         if not keep:
             reg.request_id = self._reqid()
+        assert reg.request_id is not None
+        if not keep or reg.txn is None or reg.txn.reply is not None:
+            # a request after the reply to its id is a new registration, whatever the id
             nhs_router = self.host.directory.by_tunnel(reg.nhs_tunnel)
             reg.txn = RegistrationTxn(self.name, self.nbma, self.tunnel,
                                       nhs_router.name if nhs_router else reg.nhs_tunnel, reg.nhs_nbma,
@@ -114,7 +120,8 @@ class NhcRouter(RouterBase):
         self._close_unanswered(reg)
         reg.registered = True
         reg.ever_registered = True
-        reg.request_id = None  # the reply frees the id (reqid.c); the next one is new
+        if self.spec.flavor != "frr":
+            reg.request_id = None  # IOS: the next request (refresh) takes a new id
         reg.timeout = 2.0 if self.spec.flavor == "frr" else 1.0
         for ext in pkt.extensions:
             if ext.type == N.EXT_NAT_OR_CAPABILITIES and isinstance(ext, N.CieListExtension):

@@ -210,12 +210,13 @@ class RouterBase:
                 f"{self.name} ({self.nbma}) rejects NHRP from {who} ({outer_src}): the authentication "
                 "password differs (error indication code 11); set the same 'ip nhrp authentication' on both.",
                 [bad, w], self.host.now)
-        if code == HOP_COUNT_EXCEEDED:
+        elif code == HOP_COUNT_EXCEEDED:
             self.ledger.gather(
                 key, "hop-count-exceeded",
                 f"{self.name} could not forward {who}'s {pkt.type}: its hop count ran out (error code 15); "
                 "look for an NHS forwarding loop.", [bad, w], self.host.now)
-        self.ledger.gather(
-            (*key, code), "error-indication",
-            f"{self.name} ({self.nbma}) sent {who} ({outer_src}) an NHRP error indication, code {code} "
-            f"({N.error_name(code)}).", [w], self.host.now)
+        else:  # a code with no finding of its own
+            self.ledger.gather(
+                (*key, code), "error-indication",
+                f"{self.name} ({self.nbma}) sent {who} ({outer_src}) an NHRP error indication, code "
+                f"{code} ({N.error_name(code)}).", [w], self.host.now)

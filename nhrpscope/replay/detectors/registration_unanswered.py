@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nhrpscope.replay.detectors._words import cite_last
 from nhrpscope.replay.detectors.base import Context, Rule
 from nhrpscope.replay.facts.capture import CaptureEnd
 from nhrpscope.replay.facts.nhrp import RegistrationUnanswered
@@ -22,10 +23,13 @@ def on(ctx: Context, fact: RegistrationUnanswered | CaptureEnd) -> None:
                              f"later one succeeded: check that the NHS stays up and reachable "
                              f"and for loss on the NBMA path between them.")
         return
-    RULE.raise_(
+    if fact.unreadable:
+        return  # the reply may be in frames the replay could not read: answer-unreadable
+    f = RULE.raise_(
         ctx, (fact.spoke, fact.hub),
         f"Spoke {ctx.name(fact.spoke)} sent registration requests to NHS "
         f"{ctx.name(fact.hub)} that got no reply: check that the NHS is reachable "
         f"over the NBMA network and that tunnel key, NHRP network-id, authentication "
         f"and IPsec match on both.",
         fact.frames, time=fact.time, routers=[fact.spoke or "", fact.hub or ""])
+    cite_last(f, fact.frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nhrpscope.replay.detectors._words import cite_last
 from nhrpscope.replay.detectors.base import Context, Rule
 from nhrpscope.replay.facts.nhrp import ResolutionUnanswered
 
@@ -10,10 +11,13 @@ READS = (ResolutionUnanswered,)
 
 
 def on(ctx: Context, fact: ResolutionUnanswered) -> None:
-    RULE.raise_(
+    if fact.unreadable:
+        return  # the reply may be in frames the replay could not read: answer-unreadable
+    f = RULE.raise_(
         ctx, (fact.requester, fact.target),
         f"Resolution request from {ctx.name(fact.requester)} for "
         f"{fact.target} got no reply: check that the NHS "
         f"{ctx.name(fact.nhs)} can reach the "
         f"target's spoke and that the target is registered.",
         fact.frames, time=fact.time, routers=[fact.requester or ""])
+    cite_last(f, fact.frames)

@@ -20,13 +20,37 @@ def title(typ: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableMark:
+    """What could not be read towards a requester when it sent its request:
+    per ESP SA (SPI, source, destination), its packets without a key, that
+    failed to decrypt, that failed their ICV, and its last frame then."""
+
+    src: str | None  # only frames from this wire address (None: from anyone)
+    dst: str
+    seen: dict[tuple[int, str, str], tuple[int, int, int, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableFrames:
+    """Frames towards a requester, while its answer was due, that the replay
+    could not read: the answer may be among them."""
+
+    what: str  # "ESP SA 0x1234abcd 172.16.15.2 -> 172.16.25.2"
+    why: str  # "no key for that SA", "decryption failed", "ICV check failed"
+    packets: int
+    frames: tuple[int, ...]  # the first (when known) and the last of them
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrationUnanswered:
-    """A registration request (5.2.3) got no reply in time, or was retried."""
+    """A registration request (5.2.3) got no reply in time. ``unreadable``:
+    frames towards the spoke that could not be read may hold the reply."""
 
     spoke: str | None
     hub: str | None
     time: float | None  # of the first request
     frames: tuple[int, ...]
+    unreadable: tuple[UnreadableFrames, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +98,7 @@ class ResolutionUnanswered:
     nhs: str | None  # the first hop's receiver
     time: float | None
     frames: tuple[int, ...]
+    unreadable: tuple[UnreadableFrames, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

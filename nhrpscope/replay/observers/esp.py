@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nhrpscope.replay.facts.capture import NatTraversal
+from nhrpscope.replay.facts.nhrp import UnreadableFrames, UnreadableMark
 from nhrpscope.replay.facts.tunnel import EspDecryptionFailed, EspIcvFailed, EspNoKey, EspReplay
 from nhrpscope.replay.model import SecurityAssociation
 from nhrpscope.replay.observers.routers import Routers
@@ -21,6 +22,8 @@ from nhrpscope.replay.observers.routers import Routers
 ESP_REPLAY_WINDOW = 1024
 REPLAY_MASK = (1 << ESP_REPLAY_WINDOW) - 1
 NAT_T_PORT = 4500  # RFC 3948
+# why a packet could not be read, in the order ``unreadable_since`` counts them
+_WHY = ("no key for that SA", "decryption failed (wrong key?)", "ICV check failed")
 
 
 class SaState:
@@ -42,7 +45,7 @@ def inet(b: bytes) -> str:
 class EspSas:
     """Every SA of the capture, keyed by (SPI, source, destination)."""
 
-    __slots__ = ("routers", "emit", "state", "sas", "hot", "natt", "_names")
+    __slots__ = ("routers", "emit", "state", "sas", "hot", "natt", "_names", "by_dst")
 
     def __init__(self, routers: Routers, emit: Callable[..., None],
                  state: Callable[[Any], None]) -> None:
@@ -56,6 +59,7 @@ class EspSas:
         # the first ESP over UDP 4500 between two NBMA addresses: (sport, dport, frame, time)
         self.natt: dict[tuple[str, str], tuple[int, int, int, float]] = {}
         self._names: dict[bytes, tuple[int, str, str]] = {}
+        self.by_dst: dict[str, list[SaState]] = {}  # the SAs towards each address
 
     def natt_seen(self, src: str, dst: str, sport: int, dport: int, fr: int, t: float) -> None:
         if (src, dst) not in self.natt:
@@ -85,6 +89,7 @@ class EspSas:
         if st is None:
             st = self.sas[key] = SaState(SecurityAssociation(f"0x{spi:08x}", src, dst, first=t,
                                                              frames=[fr, fr], natt=natt))
+            self.by_dst.setdefault(dst, []).append(st)
             self.emit(t, fr, "esp", self.routers.claimed(src), self.routers.claimed(dst),
                       f"ESP SA 0x{spi:08x}", spi=f"0x{spi:08x}")
         sa = st.rec
@@ -130,6 +135,37 @@ class EspSas:
                                  self.routers.claimed(sa.dst), t, fr))
         else:
             st.bits |= 1 << off
+
+    def mark(self, src: str | None, dst: str) -> UnreadableMark:
+        """What could not be read so far on the SAs towards ``dst`` (from ``src``)."""
+        seen = {}
+        for st in self.by_dst.get(dst, ()):
+            sa = st.rec
+            if src is None or sa.src == src:
+                seen[(int(sa.spi, 16), sa.src, sa.dst)] = (sa.no_key, sa.decryption_failed,
+                                                          sa.icv_failed, sa.frames[1])
+        return UnreadableMark(src, dst, seen)
+
+    def unreadable_since(self, mark: UnreadableMark) -> list[UnreadableFrames]:
+        """The SAs towards the mark's address that carried packets the replay
+        could not read since the mark: the packets, why, the first frame
+        (when the SA began since) and the last."""
+        out = []
+        for st in self.by_dst.get(mark.dst, ()):
+            sa = st.rec
+            if mark.src is not None and sa.src != mark.src:
+                continue
+            key = (int(sa.spi, 16), sa.src, sa.dst)
+            before = mark.seen.get(key)
+            no_key, failed, icv, _ = before if before is not None else (0, 0, 0, 0)
+            counts = (sa.no_key - no_key, sa.decryption_failed - failed, sa.icv_failed - icv)
+            if not any(counts):
+                continue
+            why = ", ".join(w for w, c in zip(_WHY, counts, strict=True) if c)
+            frames = (sa.frames[1],) if before is not None else tuple(dict.fromkeys(sa.frames))
+            out.append(UnreadableFrames(f"ESP SA {sa.spi} {sa.src} -> {sa.dst}", why,
+                                        max(counts), frames))
+        return out
 
     def records(self) -> list[SecurityAssociation]:
         return [st.rec for st in self.sas.values()]

@@ -18,7 +18,13 @@ from typing import Any
 
 from nhrpscope.dissectors.nhrp import NhrpPacket
 from nhrpscope.replay.cache import NhrpCache
-from nhrpscope.replay.facts.nhrp import HopCountZero, NatDetected, title
+from nhrpscope.replay.facts.nhrp import (
+    HopCountZero,
+    NatDetected,
+    UnreadableFrames,
+    UnreadableMark,
+    title,
+)
 from nhrpscope.replay.nhrp_state import (
     Machine,
     PurgeTxn,
@@ -163,6 +169,23 @@ class NhrpObserver:
             return False
         r = self.routers.get(self.routers.claimed(outer_src))
         return bool(r is not None and r.tunnels and n.src_proto not in r.tunnels)
+
+    # ------------------------------------------------------------------ unreadable answers
+
+    def unreadable_mark(self, src: str | None, dst: str | None) -> UnreadableMark | None:
+        """At a request: what could not be read so far towards its sender
+        ``dst`` (a wire address), from ``src`` (None: from anyone)."""
+        return None if not dst else self.tunnel.esp.mark(src, dst)
+
+    def unreadable_since(self, mark: UnreadableMark | None) -> tuple[UnreadableFrames, ...]:
+        """When a request went unanswered: the frames towards its sender that
+        could not be read since it asked, where its answer may be. ESP
+        without a working key is one source; frames cut by the snap length
+        would be another, listed here the same way once the capture facts
+        say which frames were cut."""
+        if mark is None:
+            return ()
+        return tuple(self.tunnel.esp.unreadable_since(mark))
 
     # ------------------------------------------------------------------ time
 

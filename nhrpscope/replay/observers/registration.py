@@ -1,10 +1,16 @@
 """Registrations (RFC 2332 5.2.3 Registration Request, 5.2.4 Registration
 Reply): a spoke binds its tunnel address to its NBMA address on its NHS.
 
-A request opens a ``RegistrationTxn``; a reply closes it (its CIE code says
-success or why not), a retry with a new request id or the timeout leaves it
-unanswered. A success puts the binding in the hub's cache (until its holding
-time runs out) and the NHS's static entry in the spoke's.
+A request opens a ``RegistrationTxn``, keyed as RFC 2332 matches (request
+id, source NBMA and protocol addresses); a reply closes the transaction
+with its own id (its CIE code says success or why not), whichever request
+came later: several may be outstanding at once (IOS sends a new id before
+the previous one is answered). A same-id request while no reply came is a
+retransmission; a same-id request after the reply is a new registration
+(FRR nhrpd keeps one id for every refresh and retry: ``nhrp_reqid_alloc``
+returns the id it holds while the callback is the same). Only the timeout
+leaves a request unanswered. A success puts the binding in the hub's cache
+(until its holding time runs out) and the NHS's static entry in the spoke's.
 """
 
 from __future__ import annotations
@@ -50,7 +56,6 @@ class Registrations:
     def __init__(self, nhrp: NhrpObserver) -> None:
         self.nhrp = nhrp
         self.records: list[Registration] = []
-        self.open: dict[tuple[str, str], RegistrationTxn] = {}  # by (spoke, hub)
         self.history: dict[tuple[str, str], PairHistory] = {}
         self.last_request: dict[tuple[str, str], float] = {}
         # the frames of the registration behind a hub's binding, by (hub, prefix)
@@ -86,32 +91,18 @@ class Registrations:
         previous = self.last_request.get((spoke, hub or "?"))
         if hub:
             self.last_request[(spoke, hub)] = t
-        if txn is not None:  # 5.2.3's retransmission: the same request id
-            txn.fire("request")
-            rec = txn.record
-            if rec.request_time is None:
-                rec.request_time = t
-            else:
-                rec.retransmits += 1
-            txn.last_request = t
-            txn.deadline = t + REPLY_TIMEOUT
-            if len(rec.frames) < MAX_FRAMES:
-                rec.frames.append(fr)
-            if txn.state == "unanswered":
-                nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma,
-                                                  rec.request_time, (fr,)))
+        if txn is not None and not txn.answered:  # 5.2.3's retransmission: same id, no reply yet
+            self._retransmit(txn, t, fr)
             return
-        prev = self.open.get((spoke, hub or "?"))
-        if prev is not None and prev.open and prev.fire("retried"):
-            self.closed(prev, t)
         rec = Registration(spoke, n.src_proto, hub, t, None, n.request_id, holding, None, [fr],
                            state="sent", hub_tunnel=n.dst_proto if n.dst_proto != n.src_proto else None,
                            unique="unique" in n.flags,
                            public_nbma=osrc if osrc and osrc != spoke else None,
                            interval=None if previous is None else t - previous)
         txn = RegistrationTxn(rec, k, t)
+        txn.requests.append(fr)
+        txn.unreadable_from = nhrp.unreadable_mark(hub, m.osrc)
         nhrp.txns.remember(k, txn)
-        self.open[(spoke, hub or "?")] = txn
         self.records.append(rec)
         nhrp.schedule(txn.deadline, txn)
         # unique address already bound to another NBMA on this hub?
@@ -166,6 +157,7 @@ class Registrations:
                 rh.bind(rec.hub_tunnel)
         if not txn.fire("reply-nak" if code else "reply-ack"):
             return  # a duplicate or late reply
+        txn.answered = True
         rec.reply_time = t
         rec.hub_nbma = rec.hub_nbma or hub
         rec.code = code
@@ -226,14 +218,37 @@ class Registrations:
             nhrp.nat(spoke, odst, f"it claims NBMA {spoke} but hub {hub} answers it at {odst}",
                      m.t, m.fr)
 
-    def closed(self, txn: RegistrationTxn, t: float) -> None:
-        """Unanswered (timed out or retried): the spoke's NHS entry waits again."""
+    def _retransmit(self, txn: RegistrationTxn, t: float, fr: int) -> None:
+        """The same request again, no reply in between: the deadline moves;
+        once unanswered, the finding cites this request too."""
+        txn.fire("request")
         rec = txn.record
+        if rec.request_time is None:
+            rec.request_time = t
+        else:
+            rec.retransmits += 1
+        txn.last_request = t
+        txn.deadline = t + REPLY_TIMEOUT
+        txn.requests.append(fr)
+        if len(rec.frames) < MAX_FRAMES:
+            rec.frames.append(fr)
+        if txn.state in ("unanswered", "unreadable"):
+            self.nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma,
+                                                   rec.request_time, (fr,), txn.unreadable))
+
+    def closed(self, txn: RegistrationTxn, t: float) -> None:
+        """Unanswered (timed out): the spoke's NHS entry waits again. Frames
+        towards the spoke that could not be read may hold the reply."""
+        rec = txn.record
+        txn.unreadable = self.nhrp.unreadable_since(txn.unreadable_from)
+        self.nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma, rec.request_time,
+                                               tuple(txn.requests), txn.unreadable))
+        if txn.unreadable:
+            txn.fire("unreadable")
+            return  # whether the spoke is registered, the capture cannot tell
         st = self.history.setdefault((rec.spoke_nbma or "?", rec.hub_nbma or "?"), PairHistory())
         st.unanswered += 1
         st.ok_after = False
-        self.nhrp.state(RegistrationUnanswered(rec.spoke_nbma, rec.hub_nbma, rec.request_time,
-                                               tuple(rec.frames)))
         c = self.nhrp.caches.get(rec.spoke_nbma or "")
         if c is not None and rec.hub_tunnel:
             e = c.get(rec.hub_tunnel, host_len(rec.hub_tunnel))

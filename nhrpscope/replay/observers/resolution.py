@@ -97,6 +97,7 @@ class Resolutions:
                          holding_time=cie.holding_time if cie is not None else None)
         txn = ResolutionTxn(rec, k, t)
         txn.max_hop = n.hop_count
+        txn.unreadable_from = nhrp.unreadable_mark(None, nhrp.routers.wire(req))
         nhrp.txns.remember(k, txn)
         self.open[(req, n.dst_proto or "?")] = txn
         self.records.append(rec)
@@ -249,9 +250,12 @@ class Resolutions:
         rec = txn.record
         if self._reply_unobservable(rec):
             return
+        unreadable = self.nhrp.unreadable_since(txn.unreadable_from)
+        if unreadable:
+            txn.fire("unreadable")
         self.nhrp.state(ResolutionUnanswered(
             rec.requester_nbma, rec.target_tunnel, rec.hops[0].to_nbma if rec.hops else None,
-            rec.request_time, tuple(rec.frames)))
+            rec.request_time, tuple(rec.frames), unreadable))
 
     def _reply_unobservable(self, rec: Resolution) -> bool:
         """A capture taken on one router's port (every packet to or from it)
