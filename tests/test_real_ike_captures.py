@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from nhrpscope.api import analyze
-from nhrpscope.render.show import isakmp_rows, result_crypto_views
+from nhrpscope.render.show import isakmp_rows, result_crypto_views, show_crypto_isakmp_sa
 
 # The finding codes the IKE observer and its ESP pairing raise.
 IKE_DOMAIN = frozenset({
@@ -64,6 +64,17 @@ def test_fortigate_ikev1_ipv6(reference):
     # ESP flows both ways between the peers: no esp-one-way
     assert mine == [("ike-unanswered", "error", (1,))]
     assert loud == [("ike-unanswered", (1,))]
+
+
+def test_fortigate_show_crypto_isakmp_sa_lists_ipv6_apart(reference):
+    [v] = result_crypto_views(analyze([str(reference / "fortigate-ikev1-ipv6.pcap")]),
+                              "2003:51:6012::2")
+    out = show_crypto_isakmp_sa(v).splitlines()
+    at = out.index("IPv6 Crypto ISAKMP SA")
+    assert out[1:at] == ["IPv4 Crypto ISAKMP SA",
+                         "dst             src             state          conn-id slot status", ""]
+    assert out[at + 1:at + 5] == ["", " dst: 2003:51:6012::2", " src: 2003:51:6012::4",
+                                  " state: QM_IDLE         conn-id:   1001 status: ACTIVE"]
 
 
 def test_ikev2_notify_redirect(reference):
