@@ -20,9 +20,10 @@ MTU_PAYLOAD = 1480  # what one fragment of a 1500-byte MTU carries
 
 
 def fragmented(c: Cap, t: float, src: str, dst: str, xtype: int, msgid: int, size: int, *,
-               natt: bool = False) -> list[int]:
-    """One IKEv2 request of ``size`` bytes of SK payload, sent as IP fragments."""
-    body = encode_ike_message(make_ike_header(2, xtype, I1, R, flag_bits=0x08, message_id=msgid),
+               natt: bool = False, flags: int = 0x08) -> list[int]:
+    """One IKEv2 message (a request unless ``flags`` say otherwise) of ``size``
+    bytes of SK payload, sent as IP fragments."""
+    body = encode_ike_message(make_ike_header(2, xtype, I1, R, flag_bits=flags, message_id=msgid),
                               [K.EncryptedPayload(bytes(size), 35)])
     port = 4500 if natt else 500
     dgram = encode_udp(port, port, (b"\0" * 4 if natt else b"") + body)
@@ -113,3 +114,24 @@ def test_answered_fragments_are_healthy():
     _, a = c.run(end=60.0)
     [n] = a.ike
     assert n.state == "established" and a.findings == []
+
+
+def test_fragmented_answer_the_peer_never_got():
+    """A tap by the responder: its IKE_AUTH response (certificates) goes out as IP
+    fragments, and the initiator keeps re-sending its request: the response never
+    arrived, so the IKE SA is not up, whatever the tap saw leave."""
+    c = Cap()
+    init(c)
+    frames = []
+    for k in range(3):
+        ike(c, 1.0 + 2 * k, R2, HUB, 2, 35, I1, R, [K.EncryptedPayload(bytes(300), 35)],
+            flags=0x08, msgid=1)
+        frames += fragmented(c, 1.01 + 2 * k, HUB, R2, 35, 1, 3000, flags=0x20)
+    _, a = c.run(end=60.0)
+    [n] = a.ike
+    assert (n.state, n.established) == ("failed", None)
+    [f] = a.findings
+    assert (f.code, f.severity, f.frames) == ("ike-fragments-dropped", "error", frames)
+    assert ("172.16.15.2 sent its IKE_AUTH response as IP fragments 3 time(s) and it never "
+            "arrived; 172.16.25.2 re-sent its earlier message 2 time(s) after it, so it never got "
+            "it") in f.message

@@ -108,6 +108,7 @@ class IkeFragmentsDropped:
     answered_before: bool  # the peer answered the earlier, unfragmented messages
     time: float | None
     frames: tuple[int, ...]  # every fragment of those messages
+    asked_again: int = 0  # the peer then re-sent what it had sent before, this many times
 
 
 @dataclass(frozen=True, slots=True)

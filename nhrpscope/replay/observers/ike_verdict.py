@@ -46,6 +46,15 @@ def close(neg: IkeNegotiation, end: float | None, nxt: IkeNegotiation | None,
           sas: list[Any]) -> None:
     """Decide ``neg``'s final state at ``end``; ``nxt``: the next negotiation
     between the same peers, if any; ``sas``: the ESP SAs the engine counted."""
+    lost = lost_answer(neg)
+    if lost is not None and neg.established is not None and neg.established >= lost[0].time \
+            and lost[0].src != neg.initiator:
+        # the answer that set the SAs up never reached the peer, which kept asking
+        neg.established = None
+        if neg.phase1 is not None and neg.phase1 >= lost[0].time:
+            neg.phase1 = None
+        neg.quick_modes = max(0, neg.quick_modes - 1)
+        neg._child = [c for c in neg._child if c < lost[0].time]
     silent = end is not None and neg.last is not None and end - neg.last > ABANDON_AFTER
     abandoned = neg._abandoned or (nxt is not None and neg.established is None) or (
         silent and neg.established is None)
@@ -198,12 +207,38 @@ def invalid_ke(neg: IkeNegotiation, who: tuple[str, str, int, str], first_req: l
     return None
 
 
+def lost_answer(neg: IkeNegotiation) -> tuple[Any, list[Any]] | None:
+    """A message sent as IP fragments, after which the peer only re-sent what it
+    had sent before (RFC 7296 2.1, RFC 2408 retransmission): it never got that
+    message, whose fragments the path dropped. The tap, nearer the sender, saw
+    them. Returns the message and the sender's copies of it."""
+    msgs = neg.messages
+    for k in range(len(msgs) - 1, -1, -1):
+        m = msgs[k]
+        if m.frame not in neg._ip_fragments or m.retransmit:
+            continue
+        after = msgs[k + 1:]
+        theirs = [x for x in after if x.src != m.src]
+        if not theirs or not all(x.retransmit for x in after):
+            return None
+        return m, [m] + [x for x in after if x.src == m.src]
+    return None
+
+
 def fragments_dropped(neg: IkeNegotiation) -> IkeFragmentsDropped | None:
     """The sender's last messages all came as IP fragments and nothing answered
     them, though it retried or gave up: the fragments were lost on the path.
-    Any unfragmented message among them unanswered too, and it is not that."""
+    Any unfragmented message among them unanswered too, and it is not that.
+    Or the peer kept re-sending what the fragmented message answered."""
     if neg.established is not None or not neg._ip_fragments or not neg.messages:
         return None
+    lost = lost_answer(neg)
+    if lost is not None:
+        m, copies = lost
+        frames = sorted({f for x in copies for f in neg._ip_fragments.get(x.frame, (x.frame,))})
+        asked = sum(1 for x in neg.messages if x.src != m.src and x.time > m.time)
+        return IkeFragmentsDropped(neg.initiator, neg.responder, neg.version, neg.mode, m.src,
+                                   m.step, len(copies), True, m.time, tuple(frames), asked)
     sender = neg.messages[-1].src
     tail: list[Any] = []
     for m in reversed(neg.messages):
