@@ -25,6 +25,9 @@ def on(ctx: Context, fact: InvalidKePayload) -> None:
         # RFC 7296 1.2: a wrong guess costs a round trip, and the retry came up
         end = (f". {ctx.name(i)} retried with it and the IKE SA came up: one extra round trip "
                f"each time; list that group first on {ctx.name(i)} to save it.")
+    elif fact.retried:
+        end = (f"; {ctx.name(i)} retried, and the IKE SA is not up by the end of the capture - "
+               f"configure the same DH group ('group' in the policy / proposal) on both.")
     else:
         end = ("; the initiator must retry with the group asked for - configure the same DH "
                "group ('group' in the policy / proposal) on both.")

@@ -43,6 +43,7 @@ class InvalidKePayload:
     frames: tuple[int, ...]
     wanted: int | None = None  # the group the responder asked for (IKEv2: the notify's data)
     recovered: bool = False  # the initiator retried with it and the IKE SA came up
+    retried: bool = False  # the initiator sent IKE_SA_INIT again after the refusal
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ written beside the RFC sections they follow:
 
 A message is a retransmission when its sender already sent that step (IKEv1
 main/aggressive mode: by content; quick mode: the same side speaking twice;
-IKEv2: the same message id, direction and fragment). A negotiation is
+IKEv2: the same sender, message id, direction and fragment). A negotiation is
 established once its first child SA is agreed (QM2/QM3, IKE_AUTH answered)
 and failed by an error notify before that; what became of it when the
 capture ends is ``ike_verdict``'s to say.

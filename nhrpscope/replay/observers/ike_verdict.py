@@ -199,8 +199,10 @@ def invalid_ke(neg: IkeNegotiation, who: tuple[str, str, int, str], first_req: l
         sent, want, fr = neg._invalid_ke
         refused = [m.frame for m in neg.messages if not m.response and m.exchange == "ike-sa-init"
                    and m.frame < fr][-1:] or first_req
+        retried = any(not m.response and m.exchange == "ike-sa-init" and m.frame > fr
+                      for m in neg.messages)
         return InvalidKePayload(*who, "INVALID_KE_PAYLOAD", sent, neg.first,
-                                tuple(refused + [fr]), want, neg.established is not None)
+                                tuple(refused + [fr]), want, neg.established is not None, retried)
     if (neg.failure or "") == "INVALID-KEY-INFORMATION":
         return InvalidKePayload(*who, neg.failure or "", neg.dh_group, neg.first,
                                 tuple(first_req + notify_frames))
