@@ -40,3 +40,16 @@ def test_raised_by_the_replay():
     _, a = c.run()
     [f] = [f for f in a.findings if f.code == D.RULE.code]
     assert f.severity == "error" and sorted(f.frames) == [10, 13] and f.message.endswith("').")
+
+
+def test_no_time_span_cannot_tell():
+    """Every packet at one instant (isakmp4500.pcap's zero timestamps): no time in
+    which an answer was due, so no fault is claimed."""
+    fs = FindingSet()
+    D.on(Context(fs, str), EspOneWay("0x00001001", R3, HUB, 8, True, 0.0, (12, 31), 0.0))
+    [f] = fs.sorted()
+    assert (f.severity, f.frames) == ("info", [12, 31])
+    assert f.message == (
+        "ESP SA 0x00001001 from 172.16.35.2 to 172.16.15.2 carries 8 packet(s) and the capture "
+        "shows nothing back; its packets all carry the same timestamp, so it cannot tell "
+        "whether an answer was due (not judged a fault).")

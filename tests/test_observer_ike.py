@@ -92,10 +92,11 @@ def test_a_newer_negotiation_abandons_the_open_one():
     ike_verdict.close(first, 5.0, second, [])
     ike_verdict.close(second, 5.0, None, [])
     assert (first.state, first.ios_state) == ("unanswered", "MM_NO_STATE")
-    assert (second.state, second.ios_state) == ("incomplete", "MM_NO_STATE")
+    assert (second.state, second.ios_state) == ("unanswered", "MM_NO_STATE")
 
 
-@pytest.mark.parametrize("end,answered,state", [(10.0, False, "incomplete"),
+@pytest.mark.parametrize("end,answered,state", [(10.0, False, "unanswered"),
+                                                (10.0, True, "incomplete"),
                                                 (40.0, False, "unanswered"),
                                                 (40.0, True, "failed")])
 def test_verdict_at_the_end_of_the_capture(end, answered, state):

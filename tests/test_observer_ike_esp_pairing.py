@@ -44,7 +44,7 @@ def test_one_way_with_and_without_ike():
         pairing = SaPairing(by_pair)
         pairing.pair_sas(sas)
         facts = list(pairing.facts(sas))
-        assert facts[-1] == EspOneWay("0x00000001", A, B, 4, known, 2.0, (10, 15))
+        assert facts[-1] == EspOneWay("0x00000001", A, B, 4, known, 2.0, (10, 15), 9.0)
         assert sas[0].one_way and sas[0].ike is known
         assert len(facts[0].sas) == (0 if known else 1)
 

@@ -436,9 +436,18 @@ def show_crypto_isakmp_sa(v: CryptoView) -> str:
     rows = isakmp_rows(v)
     lines = [_crypto_line(v, "show crypto isakmp sa"), "IPv4 Crypto ISAKMP SA",
              "dst             src             state          conn-id slot status"]
+    v6 = [r for r in rows if ":" in r["dst"]]
     for r in rows:
-        lines.append(f"{r['dst']:<16}{r['src']:<16}{r['state']:<15}{r['conn_id']:>7} {r['slot']:>4} "
-                     f"{r['status']}")
+        if r not in v6:
+            lines.append(f"{r['dst']:<16}{r['src']:<16}{r['state']:<15}{r['conn_id']:>7} "
+                         f"{r['slot']:>4} {r['status']}")
+    if v6:
+        # IOS lists IPv6 ISAKMP SAs apart, one block each (addresses too wide for columns)
+        lines += ["", "IPv6 Crypto ISAKMP SA"]
+        for r in v6:
+            lines += ["", f" dst: {r['dst']}", f" src: {r['src']}",
+                      f" state: {r['state']:<15} conn-id: {r['conn_id']:>6} status: {r['status']}"]
+        lines.append("")
     notes = []
     for r in rows:
         if r["state"] != "QM_IDLE":

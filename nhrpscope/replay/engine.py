@@ -234,7 +234,8 @@ class Engine:
             elif isinstance(la, IkeHeader):
                 u = layers[i - 1] if i else None
                 sport, dport = (u.src_port, u.dst_port) if isinstance(u, UdpHeader) else (0, 0)
-                self.ipsec.ike(t, fr, la, src, dst, sport, dport)
+                self.ipsec.ike(t, fr, la, src, dst, sport, dport, next(
+                    (x.reassembled_from for x in reversed(layers[:i]) if isinstance(x, (IPv4, IPv6))), ()))
             elif isinstance(la, EspHeader):
                 tunnel.esp.packet(t, fr, la.spi, la.seq, src or "?", dst or "?", pkt.wire_len,
                                   la.status or ("decrypted" if la.decrypted else "no-key"),

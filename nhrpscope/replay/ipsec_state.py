@@ -2,7 +2,7 @@
 the IKE observer (``observers.ike``), the ESP SA pairing
 (``observers.ipsec_sas``) and their detectors.
 
-``IpsecState.ike(time, frame, record, src, dst, sport, dport)`` is fed each
+``IpsecState.ike(time, frame, record, src, dst, sport, dport, fragments)`` is fed each
 decoded IKE message in time order; ``finish(end, sas)`` closes the replay
 (``observers.ike_verdict``), pairs the ESP SAs the engine counted and
 hands the facts to the detectors, which raise the findings.
@@ -40,9 +40,10 @@ class IpsecState:
         return self.observer.negotiations
 
     def ike(self, t: float, fr: int, h: Any, src: str | None, dst: str | None, sport: int,
-            dport: int) -> IkeNegotiation | None:
-        """One IKE message (an ``IkeHeader`` with its payloads)."""
-        return self.observer.ike(t, fr, h, src, dst, sport, dport)
+            dport: int, fragments: tuple[int, ...] = ()) -> IkeNegotiation | None:
+        """One IKE message (an ``IkeHeader`` with its payloads); ``fragments``:
+        the frames of the IP fragments it came in, if it did."""
+        return self.observer.ike(t, fr, h, src, dst, sport, dport, fragments)
 
     def pair_sas(self, sas: list[Any]) -> None:
         """Pair SAs (``paired_spi``), mark rekeys and the IKE exchange that made them."""

@@ -16,6 +16,7 @@ def on(ctx: Context, fact: IkeRetransmissions) -> None:
     RULE.raise_(
         ctx, tuple(sorted((i, r))),
         f"{what} between {ctx.name(i)} and {ctx.name(r)} needed "
-        f"{len(fact.frames)} retransmission(s) before it completed: packet loss "
+        f"{len(fact.frames)} retransmission(s) before it "
+        f"{'completed' if fact.state == 'established' else 'was refused'}: packet loss "
         f"on the path or a slow peer; check the path between them.",
         fact.frames, time=fact.time, routers=[i, r])

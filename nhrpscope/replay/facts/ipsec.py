@@ -41,6 +41,9 @@ class InvalidKePayload:
     dh_group: int | None  # the group the initiator's KE payload used
     time: float | None
     frames: tuple[int, ...]
+    wanted: int | None = None  # the group the responder asked for (IKEv2: the notify's data)
+    recovered: bool = False  # the initiator retried with it and the IKE SA came up
+    retried: bool = False  # the initiator sent IKE_SA_INIT again after the refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,35 @@ class IkeUnanswered:
 
 
 @dataclass(frozen=True, slots=True)
+class IkeFragmentsDropped:
+    """IKE messages sent as IP fragments and never answered, retried or given
+    up: the classic path that drops fragments (RFC 7383 1)."""
+
+    initiator: str
+    responder: str
+    version: int
+    mode: str
+    sender: str
+    step: str  # the message that went unanswered: MM5, IKE_AUTH request ...
+    messages: int  # how many times it was sent
+    answered_before: bool  # the peer answered the earlier, unfragmented messages
+    time: float | None
+    frames: tuple[int, ...]  # every fragment of those messages
+    asked_again: int = 0  # the peer then re-sent what it had sent before, this many times
+
+
+@dataclass(frozen=True, slots=True)
+class IkeRedirected:
+    """An IKEv2 gateway answered IKE_SA_INIT with REDIRECT (RFC 5685 3.5)."""
+
+    initiator: str
+    responder: str
+    target: str  # the gateway it named ("?" when unreadable)
+    time: float | None
+    frames: tuple[int, ...]  # the request, the redirect
+
+
+@dataclass(frozen=True, slots=True)
 class IkeRetransmissions:
     """A negotiation that completed after retransmitting some messages while
     it was being set up (not DPD or rekeys later)."""
@@ -102,6 +134,7 @@ class IkeRetransmissions:
     mode: str
     time: float | None  # of the first retransmission
     frames: tuple[int, ...]  # the retransmissions
+    state: str = "established"  # the negotiation's end: established, or failed by a notify
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +180,7 @@ class EspOneWay:
     ike_seen: bool  # the IKE exchange that agreed it is in the capture
     time: float | None
     frames: tuple[int, ...]  # its first and last
+    last: float | None = None  # its last packet's time (== time: no span to judge by)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ written beside the RFC sections they follow:
 
 A message is a retransmission when its sender already sent that step (IKEv1
 main/aggressive mode: by content; quick mode: the same side speaking twice;
-IKEv2: the same message id, direction and fragment). A negotiation is
+IKEv2: the same sender, message id, direction and fragment). A negotiation is
 established once its first child SA is agreed (QM2/QM3, IKE_AUTH answered)
 and failed by an error notify before that; what became of it when the
 capture ends is ``ike_verdict``'s to say.
@@ -25,6 +25,7 @@ capture ends is ``ike_verdict``'s to say.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL = 34, 35, 36, 37
 SETUP_EXCHANGES = (MAIN_MODE, AGGRESSIVE_MODE, IKE_SA_INIT)
 # IKEv2 header flags (RFC 7296 3.1); IKEv1's encryption bit (RFC 2408 3.1).
 V2_RESPONSE = 0x20
+V2_INITIATOR = 0x08
 V1_ENCRYPTED = 0x01
 
 # ---------------------------------------------------------------- IKEv1 phase 1
@@ -102,6 +104,7 @@ V2_AGREES: dict[int, tuple[str, ...]] = {
 # Notify types that end a negotiation (both versions use these numbers):
 # RFC 2408 3.14.1 (1-30 bar the two status codes), RFC 7296 3.10.1.
 INVALID_KE = 17  # INVALID_KE_PAYLOAD: its data names the group wanted
+REDIRECT = 16407  # RFC 5685 3.5: go to another gateway
 FATAL_V1 = frozenset(range(1, 31)) - {26, 27}
 FATAL_V2 = frozenset({4, 5, 7, 9, 11, 14, 17, 24, 34, 35, 36, 37, 38, 39, 40, 41, 44, 46})
 
@@ -130,8 +133,9 @@ class IkeObserver:
         self._conn_ids: dict[str, int] = {}  # the last IOS conn-id given on each peer
 
     def ike(self, t: float, fr: int, h: Any, src: str | None, dst: str | None, sport: int,
-            dport: int) -> IkeNegotiation | None:
-        """One IKE message (an ``IkeHeader`` with its payloads)."""
+            dport: int, fragments: tuple[int, ...] = ()) -> IkeNegotiation | None:
+        """One IKE message (an ``IkeHeader`` with its payloads); ``fragments``:
+        the frames of the IP fragments it was reassembled from, if it came so."""
         if not src or not dst or h.version not in (1, 2):
             return None
         pair = frozenset((src, dst))
@@ -154,6 +158,8 @@ class IkeObserver:
             msg = self._v1(neg, t, fr, h, src, dst, sport, dport)
         else:
             msg = self._v2(neg, t, fr, h, src, dst, sport, dport)
+        if fragments:
+            neg._ip_fragments[fr] = fragments
         if len(neg.messages) < MAX_MESSAGES:
             neg.messages.append(msg)
         if on4500:
@@ -178,8 +184,11 @@ class IkeObserver:
 
     def _new(self, t: float, h: Any, src: str, dst: str, pair: frozenset[str]) -> IkeNegotiation:
         # The initiator is the sender of the first message, unless that message is
-        # plainly an answer (IKEv2 R flag).
-        answer = h.version == 2 and h.flag_bits & V2_RESPONSE
+        # plainly an answer (IKEv2 R flag) or comes from the original responder
+        # (IKEv2 I flag clear, RFC 7296 3.1; an IKE_SA_INIT request is always the
+        # initiator's).
+        answer = h.version == 2 and bool(h.flag_bits & V2_RESPONSE or (
+            not h.flag_bits & V2_INITIATOR and h.exchange_type != IKE_SA_INIT))
         initiator, responder = (dst, src) if answer else (src, dst)
         neg = IkeNegotiation(initiator, responder, h.version, initiator_spi=h.initiator_spi,
                              first=t, last=t, mode=h.exchange)
@@ -305,19 +314,20 @@ class IkeObserver:
 
     def _v2(self, neg: IkeNegotiation, t: float, fr: int, h: Any, src: str, dst: str,
             sport: int, dport: int) -> IkeMessage:
-        resp = bool(h.flag_bits & V2_RESPONSE)
         pl = h.payloads
         frag = next((p.fragment_number for p in pl if isinstance(p, K.EncryptedFragmentPayload)), 0)
         notes = [p for p in pl if isinstance(p, K.NotifyPayload)]
         x = h.exchange_type
+        resp = self._v2_response(neg, h, src, dst, frag)
         xname = V2_EXCHANGES.get(x, h.exchange.upper().replace("-", "_"))
         step = f"{xname} {'response' if resp else 'request'}"
         msg = IkeMessage(fr, t, src, dst, sport, dport, h.exchange, h.message_id, step, resp,
                          notifies=[n.name or str(n.notify_type) for n in notes],
                          encrypted=h.encrypted, length=h.length)
-        # RFC 7296 2.1: a retransmission repeats the message id; 2.5 (RFC 7383):
-        # fragments of one message share it and differ by number
-        key = (h.message_id, resp, frag, x)
+        # RFC 7296 2.1: a retransmission repeats the message id; each side numbers
+        # the requests it starts on its own (2.2), so the id counts per sender;
+        # 2.5 (RFC 7383): fragments of one message share it and differ by number
+        key = (src, h.message_id, resp, frag, x)
         prev = neg._v2.get(key)
         if prev is not None and (x != IKE_SA_INIT or not self._v2_new_init(neg, prev)):
             msg.retransmit = True
@@ -325,11 +335,15 @@ class IkeObserver:
         else:
             neg._v2[key] = msg
             if prev is not None:  # a new IKE_SA_INIT request (COOKIE / INVALID_KE retry)
-                neg._v2.pop((h.message_id, True, frag, x), None)
+                neg._v2.pop((dst, h.message_id, True, frag, x), None)
+                self._v2_retry(neg)
             neg.add_step(step)
         if x == IKE_SA_INIT:
             self._sa_init(neg, msg, h, notes)
-        elif x in V2_AGREES and resp and not msg.retransmit and not notes:
+        elif x in V2_AGREES and resp and not msg.retransmit and not any(
+                n.notify_type in FATAL_V2 for n in notes):
+            # answered without an error notify: IKE_AUTH sets up the IKE SA and
+            # its first child SA (1.2), CREATE_CHILD_SA another child SA or a rekey (1.3)
             neg._child.append(t)
             neg.quick_modes += 1
             if "ike-sa" in V2_AGREES[x]:
@@ -349,8 +363,35 @@ class IkeObserver:
                 neg.dpd_acks += 1
             msg.step = step + (" (encrypted)" if h.encrypted else "")
         for nt in notes:
-            self._notify(neg, nt.notify_type, nt.name, nt.data)
+            if nt.notify_type == REDIRECT and resp:
+                neg.redirect = ike_redirect_target(nt.data)
+                neg._redirect_frame = fr
+            self._notify(neg, nt.notify_type, nt.name, nt.data, fr)
         return msg
+
+    @staticmethod
+    def _v2_response(neg: IkeNegotiation, h: Any, src: str, dst: str, frag: int) -> bool:
+        """The R flag says a message is a response (RFC 7296 3.1). Some early
+        implementations (Openswan's first IKEv2) never set it: while no message
+        of the IKE SA has, a message answering the other side's request with
+        that id and exchange is its response."""
+        if h.flag_bits & V2_RESPONSE:
+            neg._r_flag = True
+            return True
+        if neg._r_flag:
+            return False
+        asked = neg._v2.get((dst, h.message_id, False, frag, h.exchange_type))
+        return asked is not None and (src, h.message_id, False, frag, h.exchange_type) \
+            not in neg._v2
+
+    @staticmethod
+    def _v2_retry(neg: IkeNegotiation) -> None:
+        """The initiator retried IKE_SA_INIT with what the responder asked for
+        (RFC 7296 1.2 INVALID_KE_PAYLOAD, 2.6 COOKIE): the same negotiation
+        goes on; the refusal is kept, not the failure."""
+        if neg.failure is not None and neg.failure.startswith("INVALID_KE_PAYLOAD"):
+            neg.failure = None
+            neg.state = "incomplete"
 
     @staticmethod
     def _sa_init(neg: IkeNegotiation, msg: IkeMessage, h: Any, notes: list[Any]) -> None:
@@ -367,6 +408,7 @@ class IkeObserver:
                                         neg.dh_group)
             if isinstance(p, K.KePayload) and not msg.response:
                 neg.dh_group = p.dh_group
+                neg._ke_sent = p.dh_group
         ike_natd.check_v2(neg, msg, h, notes)
 
     @staticmethod
@@ -406,17 +448,36 @@ class IkeObserver:
             neg.state = "established"
 
     @staticmethod
-    def _notify(neg: IkeNegotiation, nt: int, name: str, data: bytes) -> None:
+    def _notify(neg: IkeNegotiation, nt: int, name: str, data: bytes, fr: int = 0) -> None:
         """An error notify fails the negotiation unless its SAs are already up."""
         fatal = FATAL_V2 if neg.version == 2 else FATAL_V1
         if nt not in fatal:
             return
         neg.failure = name
         if nt == INVALID_KE and neg.version == 2:
-            # the responder names the group it wants; the initiator may retry with it
+            # RFC 7296 1.2, 3.10.1: the data names the group the responder wants,
+            # the group refused is the one the request's KE payload used
             want = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
-            had = f"KE had {K.dh_group_name(neg.dh_group)}, " if neg.dh_group is not None else ""
+            neg._invalid_ke = (neg._ke_sent, want, fr)
+            had = f"KE had {K.dh_group_name(neg._ke_sent)}, " if neg._ke_sent is not None else ""
             neg.failure = (f"{name} ({had}wants {K.dh_group_name(want)}, group {want})"
                            if want is not None else name)
         if neg.established is None:
             neg.state = "failed"
+
+
+def ike_redirect_target(data: bytes) -> str:
+    """RFC 5685 3.5: GW Ident Type (1 IPv4, 2 IPv6, 3 FQDN), its length, the identity."""
+    if len(data) < 2 or len(data) < 2 + data[1]:
+        return "?"
+    kind, ident = data[0], data[2:2 + data[1]]
+    try:
+        if kind == 1 and len(ident) == 4:
+            return str(ipaddress.IPv4Address(ident))
+        if kind == 2 and len(ident) == 16:
+            return str(ipaddress.IPv6Address(ident))
+        if kind == 3:
+            return ident.decode("ascii")
+    except UnicodeDecodeError:
+        pass
+    return "?"

@@ -78,12 +78,20 @@ class IkeNegotiation:
     deletes: list[str] = field(default_factory=list)
     ios_state: str = "MM_NO_STATE"
     conn_ids: dict[str, int] = field(default_factory=dict)  # IOS conn-id on each peer (phase 1 up)
+    redirect: str | None = None  # IKEv2 REDIRECT (RFC 5685): the gateway it points to
     messages: list[IkeMessage] = field(default_factory=list)
     # the observer's bookkeeping
     _sent: dict[tuple[str, str], IkeMessage] = field(default_factory=dict)  # (side, step) -> first
     _qm: dict[int, QuickMode] = field(default_factory=dict)  # IKEv1 quick modes by message id
-    _v2: dict[tuple[int, bool, int, int], IkeMessage] = field(
-        default_factory=dict)  # (msgid, response, fragment, exchange) -> first message
+    _v2: dict[tuple[str, int, bool, int, int], IkeMessage] = field(
+        default_factory=dict)  # (sender, msgid, response, fragment, exchange) -> first message
+    _r_flag: bool = False  # an IKEv2 message with the R flag was seen
+    _ke_sent: int | None = None  # the DH group of the last IKE_SA_INIT request's KE payload
+    _redirect_frame: int = 0
+    # IKEv2 INVALID_KE_PAYLOAD: (the group the KE payload used, the group asked for, its frame)
+    _invalid_ke: tuple[int | None, int | None, int] | None = None
+    # frames of IKE messages that came as IP fragments -> the fragments' frames
+    _ip_fragments: dict[int, tuple[int, ...]] = field(default_factory=dict)
     _child: list[float] = field(default_factory=list)  # times child SA pairs were agreed
     _hash: str = "sha1"  # the IKEv1 policy's hash, for NAT-D (RFC 3947 3)
     _abandoned: bool = False

@@ -110,7 +110,7 @@ class SaPairing:
                 known = self.ike_before(frozenset((s.src, s.dst)), s.first or 0.0)
                 frames = (s.frames[0], s.frames[1]) if s.frames[1] != s.frames[0] \
                     else tuple(s.frames[:1])
-                yield EspOneWay(s.spi, s.src, s.dst, s.packets, known, s.first, frames)
+                yield EspOneWay(s.spi, s.src, s.dst, s.packets, known, s.first, frames, s.last)
             if getattr(s, "rekey_of", None):
                 yield EspRekey(s.spi, s.rekey_of, s.src, s.dst, getattr(s, "overlap", 0.0) or 0.0,
                                s.first, tuple(s.frames[:1]))
