@@ -55,8 +55,15 @@ ESP_ONE_WAY = "esp-one-way"
 ESP_REKEY = "esp-rekey"
 ESP_WITHOUT_IKE = "esp-without-ike"
 DPD_TIMEOUT = "dpd-timeout"
-# The cap's own (not a detector's: it is about the report, not the network).
+# The cap's own (not a detector's: it is about the report, not the network),
+# with its one-line summary for the generated docs (the detectors' is RULE.summary).
 FINDINGS_LEFT_OUT = "findings-left-out"
+SUMMARIES = {
+    FINDINGS_LEFT_OUT: "The report kept the first findings of a code and counted the rest: the "
+                       "capture raised more than a report can usefully list (often hostile or "
+                       "corrupt input, or one fault on very many peers); filter it to the "
+                       "routers concerned to see them all.",
+}
 
 # Each code's default severity. The detectors' rules (replay/detectors)
 # fill in their own when loaded; the codes ipsec_state raises are here.
