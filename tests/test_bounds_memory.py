@@ -247,8 +247,8 @@ def test_findings_are_capped_with_a_total():
     fs = FindingSet()
     n = MAX_FINDINGS_PER_CODE + 250
     for spi in range(n):
-        fs.raise_("esp-no-key", (spi,), f"no key for SPI {spi}", [spi])
-        fs.raise_("esp-no-key", (spi,), f"no key for SPI {spi}", [spi + 1])  # a repeat: not counted again
+        fs.raise_("esp-no-key", (spi,), f"no key for SPI {spi}", [spi], severity="warning")
+        fs.raise_("esp-no-key", (spi,), f"no key for SPI {spi}", [spi + 1], severity="warning")  # a repeat
     kept = [f for f in fs if f.code == "esp-no-key"]
     left = [f for f in fs if f.code == "findings-left-out"]
     assert len(kept) == MAX_FINDINGS_PER_CODE
