@@ -7,6 +7,7 @@ NHRP or ESP inside is only readable once the pieces are joined.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -266,76 +267,166 @@ def encode_ipv6(src: str, dst: str, next_header: int, payload: bytes, *, hop_lim
 
 # -- reassembly ----------------------------------------------------------------
 
+# The most an IP datagram may hold (RFC 791's total length; RFC 8200's
+# payload length without a jumbogram): a fragment ending past it is refused.
+MAX_DATAGRAM = 65535
+# Bytes held for all datagrams in reassembly together. Each holds at most
+# MAX_DATAGRAM (overlaps keep only what they add), but 1024 of them at 64 KiB
+# would be 64 MiB: real fragmentation (an MTU problem: a few hundred 1.5 KB
+# datagrams in flight) stays well under this; past it the oldest is dropped.
+MAX_PENDING_BYTES = 8 << 20
+# Frames cited per datagram: a real one has at most a few dozen fragments
+# (64 KiB in 1,280-byte pieces: 52); hostile repeats are counted, not listed.
+MAX_CITED_FRAMES = 64
+# Datagrams never completed that are told one by one; the rest are counted
+# in one line (250,000 such datagrams made 250,000 warning lines).
+MAX_EXPIRED_SHOWN = 10
+
 
 @dataclass
 class _Pending:
     first_time: float
     frames: list[int] = field(default_factory=list)
-    pieces: dict[int, bytes] = field(default_factory=dict)
+    fragments: int = 0  # fragments seen, cited in ``frames`` or not
+    starts: list[int] = field(default_factory=list)  # piece offsets, sorted
+    pieces: dict[int, bytes] = field(default_factory=dict)  # by offset; never overlapping
     total: int | None = None
     protocol: int = 0
-    size: int = 0
+    size: int = 0  # bytes in ``pieces``
 
 
 class Reassembler:
     """Joins IPv4/IPv6 fragments. Bounded: at most ``max_datagrams`` in
-    flight, each at most 64 KiB, dropped ``timeout`` seconds (capture time)
-    after their first piece; what was dropped incomplete is reported."""
+    flight and ``max_bytes`` held in all, each datagram at most MAX_DATAGRAM
+    bytes, dropped ``timeout`` seconds (capture time) after its first piece;
+    what was dropped incomplete is reported (the first MAX_EXPIRED_SHOWN
+    one by one, then counted).
 
-    def __init__(self, *, timeout: float = 30.0, max_datagrams: int = 1024) -> None:
+    An overlapping fragment keeps only the bytes no earlier piece holds (the
+    first copy wins, as in BSD; Linux and RFC 5722 drop such a datagram
+    outright, so an overlap is always reported: the join is ours, not
+    necessarily the receiver's)."""
+
+    def __init__(self, *, timeout: float = 30.0, max_datagrams: int = 1024,
+                 max_bytes: int = MAX_PENDING_BYTES) -> None:
         self.timeout = timeout
         self.max_datagrams = max_datagrams
+        self.max_bytes = max_bytes
         self.pending: dict[tuple, _Pending] = {}
+        self.held = 0  # bytes in all pending pieces
         self.expired: list[str] = []
+        self.expired_more = 0  # dropped incomplete beyond those told in ``expired``
 
     def add(self, frag: Fragment, frame: int, time: float) -> tuple[bytes | None, tuple[int, ...], list[str]]:
         """Returns (whole payload or None, frames that made it, problems)."""
         notes: list[str] = []
         self._expire(time)
+        end = frag.offset + len(frag.data)
+        if end > MAX_DATAGRAM:
+            notes.append(f"fragment ends at byte {end}, past the {MAX_DATAGRAM} an IP datagram may have")
+            return None, (), notes
         p = self.pending.get(frag.key)
         if p is None:
             if len(self.pending) >= self.max_datagrams:
-                oldest = next(iter(self.pending))
-                self._drop(oldest, "too many datagrams in reassembly")
+                self._drop(next(iter(self.pending)), "too many datagrams in reassembly")
             p = self.pending[frag.key] = _Pending(time, protocol=frag.protocol)
-        p.frames.append(frame)
-        end = frag.offset + len(frag.data)
-        if end > 65535:
-            notes.append(f"fragment ends at byte {end}, past the 65535 an IP datagram may have")
+        p.fragments += 1
+        if len(p.frames) < MAX_CITED_FRAMES:
+            p.frames.append(frame)
+        if p.total is not None and end > p.total:
+            notes.append(f"fragment ends at byte {end}, past the datagram's end at {p.total}")
             return None, (), notes
-        for off, data in p.pieces.items():
-            if off < end and frag.offset < off + len(data) and (off, len(data)) != (frag.offset, len(frag.data)):
-                notes.append(f"fragment at offset {frag.offset} overlaps the piece at offset {off}")
-        if frag.offset not in p.pieces:
-            p.size += len(frag.data)
-        p.pieces[frag.offset] = frag.data
         if not frag.more:
+            if p.total is not None and p.total != end:
+                notes.append(f"a second last fragment ends at byte {end}, not {p.total}")
+                return None, (), notes
             p.total = end
-        if p.total is None:
-            return None, (), notes
-        buf = bytearray(p.total)
-        covered = 0
-        for off in sorted(p.pieces):
-            data = p.pieces[off]
-            if off > covered:
-                return None, (), notes  # a hole remains
-            buf[off : off + len(data)] = data[: max(0, p.total - off)]
-            covered = max(covered, off + len(data))
-        if covered < p.total:
+            self._cut(p, end)
+        added = self._put(p, frag.offset, frag.data, notes)
+        self.held += added
+        while self.held > self.max_bytes and self.pending:
+            oldest = next(iter(self.pending))
+            self._drop(oldest, f"over the {self.max_bytes >> 20} MiB held for reassembly")
+            if oldest == frag.key:
+                return None, (), notes
+        if p.total is None or p.size < p.total:
             return None, (), notes
         del self.pending[frag.key]
-        return bytes(buf), tuple(p.frames), notes
+        self.held -= p.size
+        whole = b"".join(p.pieces[off] for off in p.starts)
+        return whole, tuple(p.frames), notes
+
+    @staticmethod
+    def _put(p: _Pending, offset: int, data: bytes, notes: list[str]) -> int:
+        """Store the parts of ``data`` at ``offset`` that no piece holds yet;
+        the bytes added. One note names the first piece overlapped (an
+        exact repeat, a retransmission, is none)."""
+        end = offset + len(data)
+        starts, pieces = p.starts, p.pieces
+        i = max(bisect_right(starts, offset) - 1, 0)  # the first piece that may reach ``offset``
+        pos, added, overlapped = offset, 0, None
+        while pos < end:
+            if i < len(starts):
+                held = starts[i]
+                held_end = held + len(pieces[held])
+            else:
+                held = held_end = end  # nothing held further on
+            if held_end <= pos:
+                i += 1
+            elif held <= pos:  # held already: the first copy stays
+                if overlapped is None and (held, held_end) != (offset, end):
+                    overlapped = held
+                pos = held_end
+                i += 1
+            else:  # a gap up to the next piece
+                stop = min(held, end)
+                pieces[pos] = data[pos - offset:stop - offset]
+                starts.insert(i, pos)
+                added += stop - pos
+                i += 1
+                pos = stop
+        p.size += added
+        if overlapped is not None:
+            notes.append(f"fragment at offset {offset} overlaps the piece at offset {overlapped}")
+        return added
+
+    def _cut(self, p: _Pending, total: int) -> None:
+        """Trim held pieces to the datagram's end, now known."""
+        for off in [o for o in p.starts if o + len(p.pieces[o]) > total]:
+            piece = p.pieces.pop(off)
+            p.starts.remove(off)
+            p.size -= len(piece)
+            self.held -= len(piece)
+            if off < total:
+                p.pieces[off] = piece[:total - off]
+                p.starts.append(off)
+                p.starts.sort()
+                p.size += total - off
+                self.held += total - off
 
     def _drop(self, key: tuple, why: str) -> None:
         p = self.pending.pop(key)
-        have = sorted(p.pieces)
+        self.held -= p.size
+        if len(self.expired) >= MAX_EXPIRED_SHOWN:
+            self.expired_more += 1
+            return
+        cited = ", ".join(map(str, p.frames))
+        if p.fragments > len(p.frames):
+            cited += f" and {p.fragments - len(p.frames)} more"
         self.expired.append(
             f"IPv{key[0]} datagram id {key[3]} {key[1]} > {key[2]} never completed ({why}): "
-            f"{len(have)} piece(s) in frames {', '.join(map(str, p.frames))}"
+            f"{len(p.pieces)} piece(s) in frames {cited}"
         )
 
     def _expire(self, now: float) -> None:
-        for key in [k for k, p in self.pending.items() if now - p.first_time > self.timeout]:
+        # ``pending`` is in order of first piece, so of first time (frames
+        # come in time order): the expired are at its head. Not a scan of
+        # all per fragment: 250,000 datagrams that never complete took 20 s.
+        pending = self.pending
+        while pending:
+            key = next(iter(pending))
+            if now - pending[key].first_time <= self.timeout:
+                break
             self._drop(key, f"no missing piece within {self.timeout:g} s")
 
     def flush(self) -> list[str]:
@@ -343,4 +434,8 @@ class Reassembler:
         for key in list(self.pending):
             self._drop(key, "capture ended")
         out, self.expired = self.expired, []
+        if self.expired_more:
+            out.append(f"{self.expired_more} more IP datagram(s) never completed "
+                       f"(the first {MAX_EXPIRED_SHOWN} are named above)")
+            self.expired_more = 0
         return out

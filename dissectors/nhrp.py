@@ -650,20 +650,41 @@ _RID, _CSUM = _FIELDS.index("request_id"), _FIELDS.index("checksum")
 _new_packet: Callable[..., NhrpPacket] = NhrpPacket
 
 
+# The memo's bound in bytes: each entry is charged its key's length times
+# MEMO_BYTES_PER_KEY_BYTE (the record built from those bytes: addresses as
+# str, a CIE object per 12 bytes, about that much larger) plus
+# MEMO_ENTRY_OVERHEAD. A packet over MEMO_MAX_PACKET is not kept: NHRP
+# control packets fit a tunnel's MTU, repeats of a 64 KB one are hostile
+# (3,000 distinct ones held 1.87 GB).
+MEMO_MAX_BYTES = 8 << 20
+MEMO_MAX_PACKET = 2048
+MEMO_BYTES_PER_KEY_BYTE = 20
+MEMO_ENTRY_OVERHEAD = 768
+
+
 class NhrpMemo:
     """The memo of decoded NHRP packets (above), owned by whoever decodes a
-    stream of them (``FrameDecoder`` holds one); bounded at ``max_size``."""
+    stream of them (``FrameDecoder`` holds one); bounded at ``max_size``
+    entries and ``max_bytes`` (estimated, see MEMO_MAX_BYTES); when full it
+    starts over (the repeats worth keeping come back at once)."""
 
-    __slots__ = ("entries", "max_size")
+    __slots__ = ("entries", "max_size", "max_bytes", "held")
 
-    def __init__(self, max_size: int = 4096) -> None:
+    def __init__(self, max_size: int = 4096, max_bytes: int = MEMO_MAX_BYTES) -> None:
         self.entries: dict[bytes, tuple[NhrpPacket, tuple[Problem, ...], int]] = {}
         self.max_size = max_size
+        self.max_bytes = max_bytes
+        self.held = 0  # estimated bytes of the entries
 
     def remember(self, key: bytes, d: Decoded) -> None:
-        if len(self.entries) >= self.max_size:
+        if len(key) > MEMO_MAX_PACKET:
+            return
+        cost = len(key) * MEMO_BYTES_PER_KEY_BYTE + MEMO_ENTRY_OVERHEAD
+        if len(self.entries) >= self.max_size or self.held + cost > self.max_bytes:
             self.entries.clear()
+            self.held = 0
         self.entries[key] = (d.record, tuple(d.problems), d.payload_offset)
+        self.held += cost
 
 
 def decode_nhrp(buf: bytes, *, nesting: int = 0, memo: NhrpMemo | None = None,

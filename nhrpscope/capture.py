@@ -44,6 +44,21 @@ BLOCK_DSB = 0x0000000A
 # ceiling, some link types allow 256 MiB; a record beyond that is corruption.
 MAX_RECORD = 256 * 1024 * 1024
 MAX_BLOCK = MAX_RECORD + 4096
+# The longest frame kept: tcpdump's and Wireshark's snapshot ceiling
+# (MAXIMUM_SNAPLEN, 262144), past any IP datagram with its link header. A
+# longer record (allowed up to MAX_RECORD by some link types, none an IP
+# one) is skipped with a warning, read past in CHUNKs, never held: six
+# 256 MiB records held 2.1 GB.
+MAX_FRAME = 256 * 1024
+# A pcapng packet block holds a frame of MAX_FRAME and its options
+# (comments, hashes): a longer one is skipped likewise.
+MAX_PACKET_BLOCK = MAX_FRAME + 64 * 1024
+# A Decryption Secrets Block is read whole (the keys in it are parsed as
+# one text); the same limit as a key file's (keys.files.MAX_KEY_FILE).
+MAX_SECRETS_BLOCK = 64 << 20
+# Warnings of one kind told one by one (per capture); the rest are counted
+# in one line that follows them.
+MAX_SAME_WARNINGS = 5
 # How much classic pcap is read at a time.
 CHUNK = 1 << 20
 # What reading can raise: a damaged gzip stream raises zlib.error, which is
@@ -111,7 +126,34 @@ class CaptureReader:
         self.linktypes: set[int] = set()
         self.block_offset = 0
         self.bad_secrets: list[tuple[int, str]] = []
+        self._same: dict[str, tuple[int, int]] = {}  # kind: (count, index of its tally line)
         self._fh: BinaryIO = self._open(path)
+
+    def _warn(self, kind: str, message: str) -> None:
+        """A warning that may repeat for every record of a hostile file: the
+        first MAX_SAME_WARNINGS as they are, the rest counted in one line."""
+        count, at = self._same.get(kind, (0, -1))
+        count += 1
+        if count <= MAX_SAME_WARNINGS:
+            self.warnings.append(message)
+        else:
+            tally = f"{self.name}: {count - MAX_SAME_WARNINGS} more record(s) {kind}"
+            if at < 0:
+                at = len(self.warnings)
+                self.warnings.append(tally)
+            else:
+                self.warnings[at] = tally
+        self._same[kind] = (count, at)
+
+    def _skip(self, n: int) -> int:
+        """Read past ``n`` bytes a CHUNK at a time; how many were there."""
+        done = 0
+        while done < n:
+            part = self._read(min(CHUNK, n - done))
+            if not part:
+                break
+            done += len(part)
+        return done
 
     def _open(self, path: str | Path) -> BinaryIO:
         if str(path) == "-":
@@ -216,13 +258,8 @@ class CaptureReader:
             append = out.append
             while pos + 16 <= end:
                 sec, frac, incl, orig = unpack(buf, pos)
-                if incl > MAX_RECORD:
-                    if out:
-                        yield out
-                    raise CaptureError(
-                        f"{self.name}: frame {number + 1} (offset {base + pos}): record length {incl} "
-                        "is absurd; the file is corrupt"
-                    )
+                if incl > MAX_FRAME:
+                    break  # skipped below, not buffered
                 stop = pos + 16 + incl
                 if stop > end:
                     break
@@ -235,6 +272,26 @@ class CaptureReader:
             want = CHUNK
             if pos + 16 <= end:
                 incl = unpack(buf, pos)[2]
+                if incl > MAX_RECORD:
+                    raise CaptureError(
+                        f"{self.name}: frame {number + 1} (offset {base + pos}): record length {incl} "
+                        "is absurd; the file is corrupt"
+                    )
+                if incl > MAX_FRAME:
+                    number += 1
+                    held = min(end - pos - 16, incl)
+                    got = held + self._skip(incl - held)
+                    if got < incl:
+                        self.warnings.append(
+                            f"{self.name}: file cut short in frame {number} ({got} of {incl} bytes); "
+                            f"{number - 1} whole frames read")
+                        return
+                    self._warn(f"over {MAX_FRAME} bytes skipped",
+                               f"{self.name}: frame {number} (offset {base + pos}) skipped: {incl} "
+                               f"bytes, over the {MAX_FRAME} a capture tool keeps")
+                    base += pos + 16 + incl
+                    buf, pos = buf[pos + 16 + held:], 0
+                    continue
                 want = max(CHUNK, pos + 16 + incl - end)
             try:
                 chunk = read1(CHUNK) if want == CHUNK else fh.read(want)
@@ -307,6 +364,12 @@ class CaptureReader:
                     f"{self.name}: block at offset {offset} (type 0x{btype:x}) has an impossible "
                     f"length {blen}; the file is corrupt", offset, btype, blen
                 )
+            if blen > (MAX_SECRETS_BLOCK + 20 if btype == BLOCK_DSB else MAX_PACKET_BLOCK):
+                number += btype in (BLOCK_EPB, BLOCK_PB, BLOCK_SPB)
+                if not self._skip_block(btype, blen, len(body_prefix), offset, number, endian):
+                    return
+                offset += blen
+                continue
             body = body_prefix + self._read(blen - 12 - len(body_prefix))
             trailer = self._read(4)
             if len(body) < blen - 12 or len(trailer) < 4:
@@ -329,7 +392,7 @@ class CaptureReader:
                 self.linktypes.add(ifaces[-1].linktype)
             elif btype in (BLOCK_EPB, BLOCK_PB):
                 if len(body) < 20:
-                    self.warnings.append(f"{where}: packet block too short, skipped")
+                    self._warn("packet block too short, skipped", f"{where}: packet block too short, skipped")
                     continue
                 if btype == BLOCK_EPB:
                     iface_id, ts_hi, ts_lo, caplen, orig = struct.unpack(endian + "IIIII", body[:20])
@@ -338,10 +401,12 @@ class CaptureReader:
                         endian + "HHIIII", body[:20]
                     )
                 if iface_id >= len(ifaces):
-                    self.warnings.append(f"{where}: packet names interface {iface_id}, which was never described; skipped")
+                    self._warn("naming an undescribed interface, skipped",
+                               f"{where}: packet names interface {iface_id}, which was never described; skipped")
                     continue
                 if 20 + caplen > len(body):
-                    self.warnings.append(f"{where}: captured length {caplen} exceeds its block; skipped")
+                    self._warn("with a captured length past the block, skipped",
+                               f"{where}: captured length {caplen} exceeds its block; skipped")
                     continue
                 number += 1
                 ifc = ifaces[iface_id]
@@ -353,7 +418,8 @@ class CaptureReader:
                 yield Frame(number, t, ifc.linktype, data, orig, iface_id, comment)
             elif btype == BLOCK_SPB:
                 if not ifaces or len(body) < 4:
-                    self.warnings.append(f"{where}: simple packet block without interface; skipped")
+                    self._warn("simple packet block without interface, skipped",
+                               f"{where}: simple packet block without interface; skipped")
                     continue
                 orig = struct.unpack(endian + "I", body[:4])[0]
                 ifc = ifaces[0]
@@ -376,6 +442,36 @@ class CaptureReader:
                     self.block_offset = start
                     self.on_secrets(stype, body[8 : 8 + slen], where)
             # other blocks (NRB, ISB, custom) carry nothing we need
+
+    def _skip_block(self, btype: int, blen: int, have: int, offset: int, number: int,
+                    endian: str) -> bool:
+        """Read past a block too long to hold (see MAX_PACKET_BLOCK) and say
+        so; False when the file ends inside it."""
+        where = f"{self.name}: block at offset {offset}"
+        if btype == BLOCK_IDB:  # the interfaces after it would be misnumbered
+            raise CaptureError(f"{where}: interface description block of {blen} bytes; "
+                               "the file is corrupt")
+        rest = blen - 12 - have
+        got = self._skip(rest)
+        trailer = self._read(4)
+        if got < rest or len(trailer) < 4:
+            if btype == BLOCK_DSB:
+                self.bad_secrets.append((offset, "cut short"))
+            self.warnings.append(f"{self.name}: file cut short in a block at offset {offset}; "
+                                 f"{number - 1} whole frames read")
+            return False
+        if struct.unpack(endian + "I", trailer)[0] != blen:
+            raise CaptureError(f"{where}: trailing length does not match the leading one ({blen}); "
+                               "the file is corrupt")
+        if btype == BLOCK_DSB:
+            self.bad_secrets.append((offset, f"of {blen} bytes, over {MAX_SECRETS_BLOCK},"))
+            self.warnings.append(f"{where}: decryption secrets block of {blen} bytes, over the "
+                                 f"{MAX_SECRETS_BLOCK} a key file may hold; skipped")
+        elif btype in (BLOCK_EPB, BLOCK_PB, BLOCK_SPB):
+            self._warn(f"over {MAX_FRAME} bytes skipped",
+                       f"{where}: frame {number} skipped: a block of {blen} bytes, over the "
+                       f"{MAX_FRAME} a capture tool keeps")
+        return True
 
     @staticmethod
     def _parse_idb(body: bytes, endian: str, where: str) -> _Iface:

@@ -22,7 +22,7 @@ from nhrpscope.dissectors.esp_algorithms import ENCRYPTION
 
 from .errors import KeyFileError, at_column, guard, is_known, known_words, show
 from .fields import addr_field, c_ulong, hex_key, make_sa, unfit
-from .files import MAX_INCLUDE_DEPTH, read_text
+from .files import MAX_INCLUDE_DEPTH, include_budget, read_text
 
 # OpenSSL cipher names (after tcpdump strips "-cbc") → (algorithm, key bytes or None).
 _TCPDUMP_CIPHERS: dict[str, tuple[str, int | None]] = {
@@ -161,8 +161,9 @@ def parse_tcpdump_spec(text: str, where: str = "-E") -> list[SecurityAssociation
     """Parse a tcpdump ``-E`` argument: items separated by commas or
     newlines; errors name ``where`` and the item number."""
     out: list[SecurityAssociation] = []
-    for i, item in enumerate(re.split(r"[,\n]", text), 1):
-        guard(where, i, functools.partial(_tcpdump_item, item, where, i, 0, out, None))
+    with include_budget():
+        for i, item in enumerate(re.split(r"[,\n]", text), 1):
+            guard(where, i, functools.partial(_tcpdump_item, item, where, i, 0, out, None))
     return out
 
 
@@ -172,8 +173,9 @@ def parse_tcpdump_secrets(text: str, where: str = "secrets", *, _depth: int = 0,
     ``files`` False: a ``file PATH`` line is an error, not an include."""
     out: list[SecurityAssociation] = []
     base = Path(where).parent if where else None
-    for i, line in enumerate(text.splitlines(), 1):
-        guard(where, i, functools.partial(_tcpdump_item, line, where, i, _depth, out, base, files))
+    with include_budget():
+        for i, line in enumerate(text.splitlines(), 1):
+            guard(where, i, functools.partial(_tcpdump_item, line, where, i, _depth, out, base, files))
     return out
 
 

@@ -7,7 +7,10 @@ names the routers and says what to check, and the frames that show it.
 The same problem repeated (a spoke retrying an unanswered registration every
 few seconds for an hour) is one finding whose frame list is capped
 (``MAX_FRAMES`` first frames, plus the total count), so memory does not grow
-with the number of packets.
+with the number of packets. Findings themselves are capped too (a capture
+of 100,000 distinct SPIs made a 41 MB report): at most
+``MAX_FINDINGS_PER_CODE`` of one code and ``MAX_FINDINGS`` in all; what is
+left out is counted in one ``findings-left-out`` finding per code.
 """
 
 from __future__ import annotations
@@ -52,6 +55,15 @@ ESP_ONE_WAY = "esp-one-way"
 ESP_REKEY = "esp-rekey"
 ESP_WITHOUT_IKE = "esp-without-ike"
 DPD_TIMEOUT = "dpd-timeout"
+# The cap's own (not a detector's: it is about the report, not the network),
+# with its one-line summary for the generated docs (the detectors' is RULE.summary).
+FINDINGS_LEFT_OUT = "findings-left-out"
+SUMMARIES = {
+    FINDINGS_LEFT_OUT: "The report kept the first findings of a code and counted the rest: the "
+                       "capture raised more than a report can usefully list (often hostile or "
+                       "corrupt input, or one fault on very many peers); filter it to the "
+                       "routers concerned to see them all.",
+}
 
 # Each code's default severity. The detectors' rules (replay/detectors)
 # fill in their own when loaded; the codes ipsec_state raises are here.
@@ -66,9 +78,19 @@ CODES: dict[str, str] = {
     ESP_REKEY: INFO,
     ESP_WITHOUT_IKE: INFO,
     DPD_TIMEOUT: WARNING,
+    FINDINGS_LEFT_OUT: INFO,
 }
 
 MAX_FRAMES = 20
+# Findings kept, of one code and in all: a large hub's real trouble is a few
+# hundred findings; beyond these, a report is unreadable and memory grows
+# with hostile input (one finding per forged SPI). Bytes: a finding is under
+# a kilobyte with its capped frame list, so MAX_FINDINGS holds a few MB.
+MAX_FINDINGS_PER_CODE = 1000
+MAX_FINDINGS = 5000
+# Subjects left out that are told apart (by hash; about 60 bytes each), so a
+# repeat is not counted as a new one; past it the count says "at least".
+MAX_LEFT_OUT_TRACKED = 50_000
 
 
 @dataclass(slots=True)
@@ -106,6 +128,10 @@ class FindingSet:
     def __init__(self, on_new: Callable[[Finding], None] | None = None) -> None:
         self._by_key: dict[tuple, Finding] = {}
         self.on_new = on_new
+        self._per_code: dict[str, int] = {}
+        self._kept = 0  # findings kept, the left-out summaries aside
+        self.left_out: dict[str, int] = {}  # by code: subjects over the caps, not kept
+        self._left_out_seen: set[int] = set()
 
     def raise_(self, code: str, subject: tuple, message: str, frames: Iterable[int] = (), *,
                time: float | None = None, routers: Iterable[str] = (),
@@ -115,7 +141,12 @@ class FindingSet:
         if f is None:
             f = Finding(severity or CODES[code], code, message, time=time,
                         routers=[r for r in routers if r])
+            if self._kept >= MAX_FINDINGS or self._per_code.get(code, 0) >= MAX_FINDINGS_PER_CODE:
+                self._leave_out(f, hash(key), frames)
+                return f
             self._by_key[key] = f
+            self._kept += 1
+            self._per_code[code] = self._per_code.get(code, 0) + 1
             f.add_frames(frames)
             if self.on_new is not None:
                 self.on_new(f)
@@ -126,11 +157,38 @@ class FindingSet:
                 f.message = message
         return f
 
+    def _leave_out(self, f: Finding, subject: int, frames: Iterable[int]) -> None:
+        """Count a finding over the caps in its code's summary; ``f`` is
+        handed back to the caller but not kept."""
+        seen = self._left_out_seen
+        if subject in seen:
+            return
+        full = len(seen) >= MAX_LEFT_OUT_TRACKED
+        if not full:
+            seen.add(subject)
+        n = self.left_out[f.code] = self.left_out.get(f.code, 0) + (not full)
+        key = (FINDINGS_LEFT_OUT, f.code)
+        s = self._by_key.get(key)
+        more = f"at least {n}" if full else str(n)
+        message = (f"{more} more {f.code} finding(s) left out of this report (it keeps "
+                   f"{MAX_FINDINGS_PER_CODE} of one code, {MAX_FINDINGS} in all); "
+                   f"filter the capture to the routers concerned to see them")
+        if s is None:
+            s = Finding(INFO, FINDINGS_LEFT_OUT, message, time=f.time)
+            self._by_key[key] = s
+            if self.on_new is not None:
+                self.on_new(s)
+        s.message = message
+        s.add_frames(frames)
+
     def get(self, code: str, subject: tuple) -> Finding | None:
         return self._by_key.get((code, *subject))
 
     def discard(self, code: str, subject: tuple) -> None:
-        self._by_key.pop((code, *subject), None)
+        f = self._by_key.pop((code, *subject), None)
+        if f is not None and code != FINDINGS_LEFT_OUT:
+            self._kept -= 1
+            self._per_code[code] -= 1
 
     def __iter__(self) -> Iterator[Finding]:
         return iter(self.sorted())

@@ -1,7 +1,8 @@
 """Frames in time order from one or more captures.
 
 - Each capture passes through a bounded reorder buffer (in time order,
-  holding at most ``reorder_max`` frames or ``reorder_window`` seconds),
+  holding at most ``reorder_max`` frames, REORDER_MAX_BYTES of frame data
+  or ``reorder_window`` seconds),
   which absorbs the small time inversions of multi-interface captures.
 - Several captures are merged by time (a heap over their streams).
 - The same packet seen twice (SPAN duplicates, two taps on one path) counts
@@ -18,7 +19,8 @@ chunk of the file at a time, ordered and de-duplicated by list operations
 (for the reading process and ``Engine.feed_batches``). Iterating gives
 ``Item``s.
 
-Memory: the reorder heaps and the duplicate window, both bounded.
+Memory: the reorder buffers (REORDER_MAX_BYTES each) and the duplicate
+window (DEDUP_MAX_ENTRIES), both bounded whatever the times say.
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ from typing import Any
 
 from nhrpscope.capture import CaptureError, CaptureReader, Record
 from nhrpscope.dissectors.link import ip_offset
+
+# Frame bytes one capture's reorder buffer holds: 4,096 frames of 256 KiB
+# at one timestamp held 1.23 GB. A real inversion (two interfaces' clocks,
+# a few ms) spans far less than 16 MiB of traffic; past it the oldest leave
+# even if a later frame might still have gone before them.
+REORDER_MAX_BYTES = 16 << 20
+# Packets the duplicate filter remembers (about 200 bytes each): 1,000,000
+# distinct frames with one timestamp held 267 MB. Past it the oldest half is
+# forgotten; a copy of a forgotten packet counts as a new frame (a SPAN
+# duplicate arrives within a few hundred packets of its original).
+DEDUP_MAX_ENTRIES = 1 << 15
 
 
 @dataclass(slots=True)
@@ -78,13 +91,14 @@ def _tagged(batches: Iterable[list[tuple]], i: int) -> Iterator[list[tuple]]:
         yield [(*rec, i) for rec in batch]
 
 
-def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int
-              ) -> Iterator[list[tuple]]:
+def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int,
+              max_bytes: int = 0) -> Iterator[list[tuple]]:
     """The records of one capture, a list at a time, small time inversions
     put right. A buffer in time order: a record in order (nearly all) is
     appended, a late one inserted at its place; the oldest leave once
     ``window`` seconds or ``max_frames`` records are behind the one just
-    taken in. A list of records already in order is taken in whole, by
+    taken in, or once the buffer holds over ``max_bytes`` of frame data
+    (records' fourth field; 0: no limit in bytes). A list of records already in order is taken in whole, by
     list operations in C: what leaves is the same as one record at a time
     (time and length only grow)."""
     if window <= 0 and max_frames <= 0:
@@ -92,6 +106,7 @@ def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int
         return
     pend: list[tuple] = []  # the buffer, in time order ...
     pend_t: list[float] = []  # ... and its times
+    held = 0  # bytes of frame data in pend
     last = float("-inf")
     for batch in batches:
         times = [r[1] for r in batch]
@@ -114,6 +129,13 @@ def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int
                     pend_t.append(t)
                     last = t
                 gone = max(bisect_left(pend_t, t - window, gone), len(pend) - max_frames, gone)
+        if max_bytes > 0:
+            held += sum(len(r[3]) for r in batch)
+            if gone:
+                held -= sum(len(r[3]) for r in pend[:gone])
+            while held > max_bytes and gone < len(pend):
+                held -= len(pend[gone][3])
+                gone += 1
         if gone:
             out = pend[:gone]
             del pend[:gone], pend_t[:gone]
@@ -321,9 +343,10 @@ class CaptureSource:
         time (one at a time with no reorder window: --follow)."""
         window, max_frames = self.reorder_window, self.reorder_max
         if len(self.readers) == 1:
-            yield from _in_order(self.readers[0].batches(), window, max_frames)
+            yield from _in_order(self.readers[0].batches(), window, max_frames, REORDER_MAX_BYTES)
             return
-        streams = [chain.from_iterable(_in_order(_tagged(r.batches(), i), window, max_frames))
+        streams = [chain.from_iterable(_in_order(_tagged(r.batches(), i), window, max_frames,
+                                                 REORDER_MAX_BYTES))
                    for i, r in enumerate(self.readers)]
         merged = heapq.merge(*streams, key=_time)
         size = 1 if window <= 0 and max_frames <= 0 else 256
@@ -374,8 +397,11 @@ class CaptureSource:
                         seen[k] = t
                         if len(seen) > sweep:
                             seen = {k_: v for k_, v in seen.items() if newest - v <= window}
+                            if len(seen) > DEDUP_MAX_ENTRIES // 2:  # all within the window
+                                seen = dict(islice(seen.items(), len(seen) - DEDUP_MAX_ENTRIES // 2,
+                                                   None))
                             get = seen.get
-                            sweep = max(2048, 2 * len(seen))
+                            sweep = min(max(2048, 2 * len(seen)), DEDUP_MAX_ENTRIES)
                 if renumber:
                     number, _, lt, data, wl, comment, i = rec
                     rec = (self.frames + len(out) + 1, t, lt, data, wl, comment)

@@ -43,7 +43,7 @@ from nhrpscope.sim.net import Captured, mac_for
 from nhrpscope.sim.packets import udp
 from nhrpscope.sim.result import Options, Result
 from nhrpscope.sim.router import Router
-from nhrpscope.sim.scenario import EventSpec, Scenario, ScenarioError
+from nhrpscope.sim.scenario import EventSpec, Scenario, ScenarioError, check_scale
 from nhrpscope.sim.simulation import Simulation
 from nhrpscope.sim.truth import ShortcutRec
 from nhrpscope.sim.wire import Wire
@@ -67,8 +67,10 @@ def build(scenario: Scenario, opts: Options) -> tuple[Scenario, float, float, in
     assert sp is not None
     n = opts.spokes or sp.spokes
     total = opts.packets or sp.packets
-    if n > 65000:
-        raise ScenarioError(f"{scenario.source}: --spokes {n}: at most 65000 spokes")
+    try:
+        check_scale(n, total)
+    except ValueError as e:
+        raise ScenarioError(f"{scenario.source}: --{e}") from None
     ipsec = scenario.ipsec.enabled if opts.ipsec is None else bool(opts.ipsec)
     if opts.tap:
         raise ScenarioError(f"{scenario.source}: the scale scenario records the provider core only (no --tap)")

@@ -27,6 +27,36 @@ class ScenarioError(Exception):
     """A scenario that cannot be run: ``FILE:LINE: key KEY: what is wrong``."""
 
 
+# The limits a scenario keeps, each said in the error that enforces it.
+# A scenario file: the built-ins are a few KB; a generated one with 20,000
+# events is about 1.5 MB. (``generate /dev/zero`` read for ever.)
+MAX_SCENARIO_BYTES = 8 << 20
+# A link's MTU: RFC 791's 68 (the least every IPv4 link must carry) to
+# IPv4's 65,535. Below 68, fragmenting made pieces with no payload for ever.
+MIN_LINK_MTU, MAX_LINK_MTU = 68, 65535
+# A datagram an event sends (ping/udp/tcp ``size``, the IP datagram as
+# IOS's ping counts it): room is left under 65,535 for what wraps it on
+# the way (outer IPv4, GRE with a key, ESP with IV, padding and ICV, NAT-T).
+MAX_EVENT_SIZE = 65_000
+MIN_EVENT_SIZE = {"ping": 28, "udp": 28, "tcp": 41}  # IPv4 + ICMP/UDP header; + TCP's, 1 byte
+DEFAULT_EVENT_COUNT = {"ping": 5, "udp": 10, "tcp": 5}  # simulation.py's defaults
+# Packets one event sends, and all events together: each is scheduled up
+# front (ping count = 1e9 ran until killed).
+MAX_EVENT_COUNT = 100_000
+MAX_EVENT_PACKETS = 1_000_000
+MAX_EVENTS = 100_000
+# The least interval between an event's packets (a flood ping's pace is
+# set by the replies; here every packet is scheduled, so a floor).
+MIN_EVENT_INTERVAL = 0.001
+# A NAT's first translated port: the translations count up from it, so it
+# leaves NAT_PORT_ROOM ports below 65,535.
+NAT_PORT_ROOM = 4096
+MAX_NAT_PORT_BASE = 65535 - NAT_PORT_ROOM
+# The scale scenario's packets (a million take about a minute) and spokes.
+MAX_SCALE_PACKETS = 10_000_000
+MAX_SCALE_SPOKES = 65_000
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -131,40 +161,51 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"]+)\s*=")
 
 
-def _locate(text: str, path: tuple[Any, ...]) -> int:
-    """1-based line of ``path`` (``("routers", 2, "nbma")``) in ``text``; the
-    table's header line when the key itself is absent; 1 when nothing fits."""
-    table: tuple[Any, ...] = ()
-    counts: dict[str, int] = {}
-    want_table = tuple(p for p in path[:-1])
-    key = path[-1] if path and isinstance(path[-1], str) else None
-    header_line = 0
-    for n, line in enumerate(text.splitlines(), 1):
-        m = _HEADER.match(line)
-        if m:
-            name = m.group(2).strip('"')
-            if m.group(1) == "[[":
-                counts[name] = counts.get(name, -1) + 1
-                table = (name, counts[name])
-            else:
-                table = (name,)
-            if table == want_table or (not key and table == tuple(path)):
-                header_line = n
-            continue
-        km = _KEY.match(line)
-        if km and key is not None and table == want_table and km.group(1).strip('"') == key:
-            return n
-    if header_line:
-        return header_line
-    if path and isinstance(path[0], str):  # a top-level table or key
+class _Lines:
+    """Where each key and table header is, from one pass over the text:
+    ``locate`` is then a few dict lookups (it rescanned the whole text per
+    call, and is called per event: 4,000 events took 38 s)."""
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[tuple[Any, ...], str], int] = {}  # (table, key): first line
+        self.headers: dict[tuple[Any, ...], int] = {}  # table: its (last) header line
+        self.named: dict[str, int] = {}  # a header's table name: its first line
+        table: tuple[Any, ...] = ()
+        counts: dict[str, int] = {}
         for n, line in enumerate(text.splitlines(), 1):
             m = _HEADER.match(line)
-            if m and m.group(2).strip('"') == path[0]:
-                return n
+            if m:
+                name = m.group(2).strip('"')
+                if m.group(1) == "[[":
+                    counts[name] = counts.get(name, -1) + 1
+                    table = (name, counts[name])
+                else:
+                    table = (name,)
+                self.headers[table] = n
+                self.named.setdefault(name, n)
+                continue
             km = _KEY.match(line)
-            if km and not table and km.group(1) == path[0]:
-                return n
-    return 1
+            if km:
+                self.keys.setdefault((table, km.group(1).strip('"')), n)
+
+    def locate(self, path: tuple[Any, ...]) -> int:
+        """1-based line of ``path`` (``("routers", 2, "nbma")``); the table's
+        header line when the key itself is absent; 1 when nothing fits."""
+        key = path[-1] if path and isinstance(path[-1], str) else None
+        table = tuple(path[:-1])
+        if key is not None and (table, key) in self.keys:
+            return self.keys[(table, key)]
+        line = self.headers.get(table) or (self.headers.get(tuple(path)) if key is None else None)
+        if line:
+            return line
+        if path and isinstance(path[0], str):  # a top-level table or key
+            return self.named.get(path[0]) or self.keys.get(((), path[0]), 1)
+        return 1
+
+
+def _locate(text: str, path: tuple[Any, ...]) -> int:
+    """1-based line of ``path`` in ``text`` (see ``_Lines.locate``)."""
+    return _Lines(text).locate(path)
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
@@ -183,9 +224,15 @@ class _Ctx:
     def __init__(self, source: str, text: str) -> None:
         self.source = source
         self.text = text
+        self._lines: _Lines | None = None
+
+    def line(self, path: tuple[Any, ...]) -> int:
+        if self._lines is None:
+            self._lines = _Lines(self.text)
+        return self._lines.locate(path)
 
     def fail(self, path: tuple[Any, ...], what: str) -> ScenarioError:
-        return ScenarioError(f"{self.source}:{_locate(self.text, path)}: key {_dotted(path)}: {what}")
+        return ScenarioError(f"{self.source}:{self.line(path)}: key {_dotted(path)}: {what}")
 
 
 # --------------------------------------------------------------------------- typed getters
@@ -334,16 +381,37 @@ def _router(ctx: _Ctx, d: Any, i: int, defaults: dict, phase: int) -> RouterSpec
             raise ctx.fail(path + ("lan",), f"{lan!r} is not a prefix such as 10.0.2.0/24") from None
     gw = g("gateway", "ipv4", None)
     ph = g("phase", "int", phase, choices=(2, 3))
+    link_mtu = g("link_mtu", "int", 1500)
+    if not MIN_LINK_MTU <= link_mtu <= MAX_LINK_MTU:
+        raise ctx.fail(path + ("link_mtu",), f"{link_mtu} is outside {MIN_LINK_MTU}..{MAX_LINK_MTU} bytes")
+    mtu = g("mtu", "int", None)
+    if mtu is not None and not 0 <= mtu <= 0xFFFF:
+        raise ctx.fail(path + ("mtu",), f"{mtu} does not fit a CIE's 16-bit MTU")
+    cie_prefix_len = g("cie_prefix_len", "int", None)
+    if cie_prefix_len is not None and not 0 <= cie_prefix_len <= 255:
+        raise ctx.fail(path + ("cie_prefix_len",), f"{cie_prefix_len} does not fit a CIE's 8-bit prefix length")
+    network_id = g("network_id", "int", 1)
+    if not 1 <= network_id <= 0xFFFFFFFF:
+        raise ctx.fail(path + ("network_id",), f"{network_id} is outside 1..4294967295")
+    start = g("start", "num", 0.0)
+    if not 0.0 <= start <= MAX_DURATION:
+        raise ctx.fail(path + ("start",), f"{start:g} is outside 0..{MAX_DURATION:g} s")
+    latency = g("latency", "num", 0.010)
+    if not 0.0 <= latency <= 60.0:
+        raise ctx.fail(path + ("latency",), f"{latency:g} is outside 0..60 s")
+    reg_interval = g("registration_interval", "num", None)
+    if reg_interval is not None and not 1.0 <= reg_interval <= 65535.0:
+        raise ctx.fail(path + ("registration_interval",), f"{reg_interval:g} is outside 1..65535 s")
     return RouterSpec(
         name=name, role=role, nbma=nbma, tunnel=str(iface.ip), prefix_len=iface.network.prefixlen,
         flavor=flavor, nhs=nhs, nhs_nbma={str(k): str(v) for k, v in nhs_nbma.items()},
         holding_time=holding,
-        registration_interval=g("registration_interval", "num", None),
-        gre_key=key, password=password, network_id=g("network_id", "int", 1),
-        start=g("start", "num", 0.0), cie_prefix_len=g("cie_prefix_len", "int", None),
-        nat_extension=g("nat_extension", "bool", None), mtu=g("mtu", "int", None),
+        registration_interval=reg_interval,
+        gre_key=key, password=password, network_id=network_id,
+        start=start, cie_prefix_len=cie_prefix_len,
+        nat_extension=g("nat_extension", "bool", None), mtu=mtu,
         phase=ph, redirect=g("redirect", "bool", None), shortcut=g("shortcut", "bool", None),
-        latency=g("latency", "num", 0.010), loss=loss, link_mtu=g("link_mtu", "int", 1500),
+        latency=latency, loss=loss, link_mtu=link_mtu,
         tunnel_pmtud=g("tunnel_pmtud", "bool", False), behind_nat=g("behind_nat", "str", None),
         gateway=gw, icmp_blocked=g("icmp_blocked", "bool", False),
         esp_key_error=g("esp_key_error", "bool", False), lan=lan,
@@ -351,6 +419,43 @@ def _router(ctx: _Ctx, d: Any, i: int, defaults: dict, phase: int) -> RouterSpec
         psk=g("psk", "str", None),
         block=_block_rules(ctx, path + ("block",), g("block", "strlist", [])),
     )
+
+
+def _event_limits(ctx: _Ctx, d: dict, path: tuple, action: str, at: float) -> int:
+    """Check an event's time, count, size, interval and ports against the
+    limits above; the packets it sends."""
+    if not 0.0 <= at <= MAX_DURATION:
+        raise ctx.fail(path + ("at",), f"{at:g} is outside 0..{MAX_DURATION:g} s")
+    if action not in MIN_EVENT_SIZE:
+        return 0
+    count = d.get("count", DEFAULT_EVENT_COUNT[action])
+    if not 1 <= count <= MAX_EVENT_COUNT:
+        raise ctx.fail(path + ("count",), f"{count} is outside 1..{MAX_EVENT_COUNT}")
+    size = d.get("size")
+    low = MIN_EVENT_SIZE[action]
+    if size is not None and not low <= size <= MAX_EVENT_SIZE:
+        raise ctx.fail(path + ("size",), f"{size} is outside {low}..{MAX_EVENT_SIZE} bytes "
+                                         "(the IP datagram, headers included)")
+    interval = d.get("interval")
+    if interval is not None and not MIN_EVENT_INTERVAL <= interval <= MAX_DURATION:
+        raise ctx.fail(path + ("interval",), f"{interval:g} is outside "
+                                             f"{MIN_EVENT_INTERVAL:g}..{MAX_DURATION:g} s")
+    timeout = d.get("timeout")
+    if timeout is not None and not 0.0 <= timeout <= 3600.0:
+        raise ctx.fail(path + ("timeout",), f"{timeout:g} is outside 0..3600 s")
+    for k in ("src_port", "dst_port"):
+        if k in d and not 0 <= d[k] <= 0xFFFF:
+            raise ctx.fail(path + (k,), f"{d[k]} is not a port (0..65535)")
+    return int(count)
+
+
+def check_scale(spokes: int, packets: int) -> None:
+    """The scale scenario's limits; ValueError "spokes|packets: what"."""
+    if not 1 <= spokes <= MAX_SCALE_SPOKES:
+        raise ValueError(f"spokes {spokes} is outside 1..{MAX_SCALE_SPOKES}")
+    if not 1 <= packets <= MAX_SCALE_PACKETS:
+        raise ValueError(f"packets {packets} is outside 1..{MAX_SCALE_PACKETS:,} "
+                         "(a million take about a minute)")
 
 
 def _deepest_line(text: str) -> int:
@@ -377,6 +482,11 @@ def parse_scenario(text: str, source: str) -> Scenario:
     except RecursionError:  # tomllib recurses once per nested array or inline table
         raise ScenarioError(f"{source}:{_deepest_line(text)}: not valid TOML: "
                             "values nested too deeply") from None
+    except ValueError as e:  # int() refuses over 4,300 digits (sys.get_int_max_str_digits)
+        m = re.search(r"\d{1000,}", text)
+        line = text.count("\n", 0, m.start()) + 1 if m else 1
+        what = "an integer of over 4300 digits" if "digits" in str(e) else "a value out of range"
+        raise ScenarioError(f"{source}:{line}: not valid TOML: {what}") from None
     ctx = _Ctx(source, text)
     top = {"name", "lesson", "seed", "duration", "phase", "notes", "defaults", "routers", "nat",
            "ipsec", "events", "scale", "expect"}
@@ -436,6 +546,11 @@ def parse_scenario(text: str, source: str) -> Scenario:
                     _get(ctx, d, path, "inside", "strlist", []),
                     _get(ctx, d, path, "port_base", "int", 31000),
                     _get(ctx, d, path, "keepalive", "num", 20.0))
+        if not 1 <= n.port_base <= MAX_NAT_PORT_BASE:
+            raise ctx.fail(path + ("port_base",), f"{n.port_base} is outside 1..{MAX_NAT_PORT_BASE} "
+                                                  f"(the translations count up from it)")
+        if not 1.0 <= n.keepalive <= 3600.0:
+            raise ctx.fail(path + ("keepalive",), f"{n.keepalive:g} is outside 1..3600 s")
         for r_name in n.inside:
             if r_name not in seen:
                 raise ctx.fail(path + ("inside",), f"no router named {r_name!r}")
@@ -463,6 +578,9 @@ def parse_scenario(text: str, source: str) -> Scenario:
     ev_raw = doc.get("events", [])
     if not isinstance(ev_raw, list):
         raise ctx.fail(("events",), "must be an array of tables ([[events]])")
+    if len(ev_raw) > MAX_EVENTS:
+        raise ctx.fail(("events", MAX_EVENTS), f"more than {MAX_EVENTS} events")
+    packets = 0  # what all events send together
     for i, d in enumerate(ev_raw):
         path = ("events", i)
         if not isinstance(d, dict):
@@ -488,6 +606,10 @@ def parse_scenario(text: str, source: str) -> Scenario:
         for k in ("interval", "timeout"):
             if k in d:
                 _get(ctx, d, path, k, "num")
+        packets += _event_limits(ctx, d, path, action, at)
+        if packets > MAX_EVENT_PACKETS:
+            raise ctx.fail(path + ("count",), f"the events send more than {MAX_EVENT_PACKETS} "
+                                              "packets together")
         for k in ("df", "purge"):
             if k in d:
                 _get(ctx, d, path, k, "bool")
@@ -496,7 +618,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
         if "password" in d:
             _get(ctx, d, path, "password", "str")
         args = {k: v for k, v in d.items() if k not in ("at", "action")}
-        events.append(EventSpec(at, action, args, _locate(text, path + ("at",))))
+        events.append(EventSpec(at, action, args, ctx.line(path + ("at",))))
     scale = None
     if "scale" in doc:
         d = doc["scale"]
@@ -507,6 +629,13 @@ def parse_scenario(text: str, source: str) -> Scenario:
                           _get(ctx, d, ("scale",), "packets", "int", 1_000_000),
                           _get(ctx, d, ("scale",), "resolving_share", "num", 0.05),
                           _get(ctx, d, ("scale",), "data_share", "num", 0.98))
+        try:
+            check_scale(scale.spokes, scale.packets)
+        except ValueError as e:
+            raise ctx.fail(("scale", str(e).split()[0]), str(e).split(" ", 1)[1]) from None
+        for k in ("resolving_share", "data_share"):
+            if not 0.0 <= getattr(scale, k) <= 1.0:
+                raise ctx.fail(("scale", k), f"{getattr(scale, k):g} is not a share between 0 and 1")
     expect = _get(ctx, doc, (), "expect", "strlist", [])
     return Scenario(name=name, lesson=lesson, source=source, seed=seed, duration=duration,
                     routers=routers, nats=nats, ipsec=ipsec, events=events, scale=scale,
@@ -533,7 +662,12 @@ def load_scenario(name_or_path: str) -> Scenario:
     if not p.suffix and not p.exists():
         raise ScenarioError(f"{name_or_path}: no such built-in scenario (see --list) and no such file")
     try:
-        text = p.read_text("utf-8")
+        with open(p, "rb") as f:  # never more than the limit (/dev/zero has no end)
+            data = f.read(MAX_SCENARIO_BYTES + 1)
+        if len(data) > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"{name_or_path}: over {MAX_SCENARIO_BYTES >> 20} MiB, "
+                                "more than a scenario file holds")
+        text = data.decode("utf-8")
     except OSError as e:
         raise ScenarioError(f"{name_or_path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
