@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from nhrpscope.replay.detectors import RULES
-from nhrpscope.replay.findings import SEVERITY_ORDER
+from nhrpscope.replay.findings import CODES, SEVERITY_ORDER, SUMMARIES
 
 
 def reference() -> str:
@@ -21,8 +21,11 @@ def reference() -> str:
         "| code | severity | what it means |",
         "|---|---|---|",
     ]
-    for rule in sorted(RULES.values(), key=lambda r: (SEVERITY_ORDER[r.severity], r.code)):
-        lines.append(f"| `{rule.code}` | {rule.severity} | {rule.summary} |")
+    # the rules, and the codes the finding set raises itself (its caps)
+    rows = [(r.code, r.severity, r.summary) for r in RULES.values()]
+    rows += [(code, CODES[code], text) for code, text in SUMMARIES.items()]
+    for code, severity, summary in sorted(rows, key=lambda r: (SEVERITY_ORDER[r[1]], r[0])):
+        lines.append(f"| `{code}` | {severity} | {summary} |")
     return "\n".join(lines) + "\n"
 
 
