@@ -30,6 +30,7 @@ import heapq
 import ipaddress
 from collections.abc import Callable, Iterable
 from itertools import chain
+from operator import itemgetter, lt
 from typing import Any
 
 from nhrpscope.dissectors.esp import EspHeader
@@ -42,7 +43,7 @@ from nhrpscope.dissectors.transport import Icmp
 from nhrpscope.dissectors.udp import UdpHeader
 from nhrpscope.replay.cache import NhrpCache
 from nhrpscope.replay.detectors import Context, Dispatcher
-from nhrpscope.replay.facts.capture import CaptureEnd, CaptureView
+from nhrpscope.replay.facts.capture import CaptureEnd, CaptureView, Truncation
 from nhrpscope.replay.facts.nhrp import MalformedNhrp
 from nhrpscope.replay.fastpath import Classifier
 from nhrpscope.replay.findings import FindingSet
@@ -58,6 +59,46 @@ _NHRP_CHECKSUM_AT = 12
 # IP protocols whose fragments mean a tunnel packet too big for the path
 _TUNNEL_PROTOS = (47, 50)
 _NAT_T_PORT = 4500
+# How many cut frames a capture-truncated finding cites
+_CUT_CITED = 10
+_DATA, _WIRE = itemgetter(3), itemgetter(4)
+
+
+class CutFrames:
+    """Frames the snap length cut (captured length < wire length), counted
+    as the records go by: the count, the first few, and the lengths kept."""
+
+    __slots__ = ("frames", "first", "lengths", "exact", "nhrp")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.first: list[int] = []
+        self.lengths: set[int] = set()  # a few at most: one is the snap length
+        self.exact = True
+        self.nhrp = 0  # NHRP packets cut, not replayed
+
+    def add(self, number: int, captured: int) -> None:
+        self.frames += 1
+        if len(self.first) < _CUT_CITED:
+            self.first.append(number)
+        if len(self.lengths) < 3:
+            self.lengths.add(captured)
+
+    def record(self, rec: tuple) -> tuple:
+        if len(rec[3]) < rec[4]:
+            self.add(rec[0], len(rec[3]))
+        return rec
+
+    def batch(self, batch: list[tuple]) -> list[tuple]:
+        # tested in C over the whole list: an uncut capture costs no Python step per frame
+        if any(map(lt, map(len, map(_DATA, batch)), map(_WIRE, batch))):
+            for rec in batch:
+                self.record(rec)
+        return batch
+
+    def summary(self, total: int) -> Truncation:
+        snap = next(iter(self.lengths)) if len(self.lengths) == 1 else None
+        return Truncation(self.frames, total, tuple(self.first), snap, self.exact, self.nhrp)
 
 
 def _nhrp_problems(pkt: Packet, i: int) -> bool:
@@ -109,6 +150,10 @@ class Engine:
         self._seq = 0
         # IKE negotiations and the ESP SA pairing (ipsec_state)
         self.ipsec = IpsecState(self.findings, emit=self._emit, name=self._name)
+        # frames cut by the snap length; counted from the records, or (items
+        # classified elsewhere) as the frames decoded here go by
+        self.cuts = CutFrames()
+        self._count_walked = False
 
     # ------------------------------------------------------------------ input
 
@@ -125,25 +170,31 @@ class Engine:
         in time order. GRE data and ESP are classified from a few header
         bytes (``fastpath.Classifier``) and counted without decoding;
         anything else is decoded and walked."""
+        records = map(self.cuts.record, records)
         if not self.fast:
-            self.feed_items(records)
+            self.tunnel.run(records, self)
             return
         classify = self.classifier.classify
-        self.feed_items(rec if (m := classify(rec)) is None else m for rec in records)
+        self.tunnel.run((rec if (m := classify(rec)) is None else m for rec in records), self)
 
     def feed_batches(self, batches: Iterable[list[tuple]]) -> None:
         """Frames as lists of tuples (``CaptureSource.record_batches``), in
         time order: ``feed_records`` with the classification done a list at
         a time (``Classifier.classify_batch``)."""
+        batches = map(self.cuts.batch, batches)
         if not self.fast:
-            self.feed_items(chain.from_iterable(batches))
+            self.tunnel.run(chain.from_iterable(batches), self)
             return
-        self.feed_items(chain.from_iterable(map(self.classifier.classify_batch, batches)))
+        self.tunnel.run(chain.from_iterable(map(self.classifier.classify_batch, batches)), self)
 
     def feed_items(self, items: Iterable[tuple]) -> None:
         """What ``fastpath`` makes of frames, in time order: a classified
         data packet (5 values: GRE; 9: ESP), or a frame (6 values) to decode
-        and walk. The tunnel observer's loop runs them (``TunnelObserver.run``)."""
+        and walk. The tunnel observer's loop runs them (``TunnelObserver.run``).
+        Frames counted as data where they were classified are not seen here,
+        so cut frames are counted among those decoded here only (at least)."""
+        self._count_walked = True
+        self.cuts.exact = False
         self.tunnel.run(items, self)
 
     def feed_packet(self, pkt: Packet) -> None:
@@ -185,9 +236,12 @@ class Engine:
 
     def walk_frame(self, it: tuple) -> None:
         """Decode a frame (number, time, linktype, data, wire_len, comment) and walk it."""
-        number, t, lt, data, wl, comment = it
-        self._walk(self.decoder.decode(lt, data, frame=number, time=t, wire_len=wl,
-                                       comment=comment))
+        number, t, link, data, wl, comment = it
+        cut = len(data) < wl
+        if cut and self._count_walked:
+            self.cuts.add(number, len(data))
+        self._walk(self.decoder.decode(link, data, frame=number, time=t, wire_len=wl,
+                                       comment=comment), cut)
 
     def _schedule(self, when: float, txn: Any) -> None:
         self._seq += 1
@@ -199,8 +253,9 @@ class Engine:
 
     # ------------------------------------------------------------------ the walk
 
-    def _walk(self, pkt: Packet) -> None:
-        """Route each layer of a decoded packet to the observer that owns it."""
+    def _walk(self, pkt: Packet, cut: bool = False) -> None:
+        """Route each layer of a decoded packet to the observer that owns it.
+        ``cut``: the capture holds less of the frame than went on the wire."""
         t, fr = pkt.time, pkt.frame
         layers = pkt.layers
         src: str | None = None
@@ -254,6 +309,12 @@ class Engine:
                         if nxt is not None and nxt.proto == "erspan":
                             return
             elif isinstance(la, NhrpPacket):
+                if cut and la.checksum_ok is None:
+                    # Cut by the snap length: what is missing (CIEs, extensions, even
+                    # addresses) cannot be told from absent, so the packet moves no
+                    # state; capture-truncated says so.
+                    self.cuts.nhrp += 1
+                    return
                 checksum_bad = la.checksum_ok is False
                 length_bad = _nhrp_problems(pkt, i)
                 if checksum_bad or length_bad:
@@ -329,7 +390,8 @@ class Engine:
                 if r.state in ("unanswered", "sent")),
             recovered_registrations=nhrp.registrations.recovered(),
             nat_traversal=nat_traversal, shortcuts=tunnel.shortcuts,
-            sas=tunnel.esp.records(), fragments=tunnel.fragments)
+            sas=tunnel.esp.records(), fragments=tunnel.fragments,
+            truncation=self.cuts.summary(self.frames))
 
     def router_list(self) -> list[Router]:
         return self.routers.records(self.tunnel.traffic.items())
