@@ -210,3 +210,31 @@ def test_a_lying_packet_size_in_a_whole_frame_is_still_malformed():
     c.ip(1.0, R2, HUB, 47, encode_gre(PT_NHRP, bytes(wire)))
     _, a = c.run()
     assert [f.code for f in a.findings] == ["malformed-nhrp"]
+
+
+def test_reference_fuzzed_nhrp_is_malformed_though_its_frame_is_cut(reference: Path):
+    """pb_nhrp_1: the frame lost 6 bytes to the capture, but its IP packet
+    (64 bytes) is whole; the NHRP inside claims 30547 bytes: its sender's
+    fault, not the capture's."""
+    r = api.analyze(reference / "pb_nhrp_1.pcap")
+    codes = sorted(f.code for f in r.analysis.findings)
+    assert codes == ["capture-truncated", "malformed-nhrp"]
+    (t,) = truncated(r)
+    assert t.message.startswith("1 of 1 frames are cut") and "kept to" not in t.message
+    assert "NHRP packet" not in t.message  # the NHRP was not cut: it is malformed
+
+
+@pytest.mark.parametrize("name, cut_frames", [("esp_truncated.pcap", 1),
+                                              ("gre-heapoverflow-1.pcap", 2),
+                                              ("gre-heapoverflow-2.pcap", 2)])
+def test_reference_cut_captures_are_reported(reference: Path, name: str, cut_frames: int):
+    r = api.analyze(reference / name)
+    (t,) = truncated(r)
+    assert t.message.startswith(f"{cut_frames} of {r.analysis.capture.frames} frames are cut")
+    assert not r.analysis.routers
+
+
+@pytest.mark.parametrize("name", ["ios_nhrp.pcap", "NHRP_registration.pcap", "nhrp-trace.pcap",
+                                  "various_gre.pcap", "gre-sample.pcap"])
+def test_whole_reference_captures_are_not_truncated(reference: Path, name: str):
+    assert not truncated(api.analyze(reference / name))

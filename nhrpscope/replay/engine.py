@@ -97,7 +97,8 @@ class CutFrames:
         return batch
 
     def summary(self, total: int) -> Truncation:
-        snap = next(iter(self.lengths)) if len(self.lengths) == 1 else None
+        # one frame cut to some length is no evidence of a snap length; several are
+        snap = next(iter(self.lengths)) if len(self.lengths) == 1 and self.frames > 1 else None
         return Truncation(self.frames, total, tuple(self.first), snap, self.exact, self.nhrp)
 
 
@@ -112,6 +113,23 @@ def _nhrp_problems(pkt: Packet, i: int) -> bool:
     if off >= 0:
         return any(p.offset >= off and p.offset != off + _NHRP_CHECKSUM_AT for p in pkt.problems)
     return any(p.layer == "nhrp" and p.offset != _NHRP_CHECKSUM_AT for p in pkt.problems)
+
+
+def _ip_end(pkt: Packet, i: int, ip: IPv4 | IPv6) -> int:
+    """Where the IP packet ``pkt.layers[i]`` ends in the frame, as its header
+    says (-1 inside decrypted ESP, whose bytes are whole and not the frame's)."""
+    off = pkt.offsets[i] if i < len(pkt.offsets) else -1
+    if off < 0:
+        return -1
+    return off + (ip.total_length if isinstance(ip, IPv4) else 40 + ip.payload_length)
+
+
+def _cut_inside(pkt: Packet, i: int, nhrp: NhrpPacket, ip_end: int, captured: int) -> bool:
+    """Was the NHRP packet ``pkt.layers[i]`` cut by the capture, not by its
+    sender? Its IP packet runs past the bytes captured, and its own size
+    fits in that IP packet (a size past it is malformed, cut or not)."""
+    off = pkt.offsets[i] if i < len(pkt.offsets) else -1
+    return off >= 0 and ip_end > captured and off + nhrp.packet_size <= ip_end
 
 
 class Engine:
@@ -241,7 +259,7 @@ class Engine:
         if cut and self._count_walked:
             self.cuts.add(number, len(data))
         self._walk(self.decoder.decode(link, data, frame=number, time=t, wire_len=wl,
-                                       comment=comment), cut)
+                                       comment=comment), len(data) if cut else None)
 
     def _schedule(self, when: float, txn: Any) -> None:
         self._seq += 1
@@ -253,9 +271,9 @@ class Engine:
 
     # ------------------------------------------------------------------ the walk
 
-    def _walk(self, pkt: Packet, cut: bool = False) -> None:
+    def _walk(self, pkt: Packet, captured: int | None = None) -> None:
         """Route each layer of a decoded packet to the observer that owns it.
-        ``cut``: the capture holds less of the frame than went on the wire."""
+        ``captured``: the bytes the capture holds of a frame it cut (snap length)."""
         t, fr = pkt.time, pkt.frame
         layers = pkt.layers
         src: str | None = None
@@ -265,10 +283,13 @@ class Engine:
         gre_key = None
         tunnel = self.tunnel
         n = len(layers)
+        ip_end = -1  # where the innermost IP packet ends in the frame, by its header
         for i, la in enumerate(layers):
             nxt = layers[i + 1] if i + 1 < n else None
             if isinstance(la, (IPv4, IPv6)):
                 src, dst = la.src, la.dst
+                if captured is not None:
+                    ip_end = _ip_end(pkt, i, la)
                 if isinstance(la, IPv4):
                     frag = "mf" in la.flags or la.frag_offset > 0
                 else:
@@ -309,7 +330,8 @@ class Engine:
                         if nxt is not None and nxt.proto == "erspan":
                             return
             elif isinstance(la, NhrpPacket):
-                if cut and la.checksum_ok is None:
+                if captured is not None and la.checksum_ok is None \
+                        and _cut_inside(pkt, i, la, ip_end, captured):
                     # Cut by the snap length: what is missing (CIEs, extensions, even
                     # addresses) cannot be told from absent, so the packet moves no
                     # state; capture-truncated says so.
