@@ -238,3 +238,20 @@ def test_reference_cut_captures_are_reported(reference: Path, name: str, cut_fra
                                   "various_gre.pcap", "gre-sample.pcap"])
 def test_whole_reference_captures_are_not_truncated(reference: Path, name: str):
     assert not truncated(api.analyze(reference / name))
+
+
+def test_cut_ike_moves_no_ike_state(tmp_path: Path):
+    """Cut IKE messages lose the payloads that tell an exchange's step (at
+    128 bytes, main mode 3 and 4 looked like retransmissions): they are not
+    replayed, and the warning counts them."""
+    _, frames = cut(CAPTURES / "seed-lab-ipsec.pcapng", tmp_path / "cut.pcapng", 128)
+    r = api.analyze(tmp_path / "cut.pcapng")
+    codes = {f.code for f in r.analysis.findings}
+    assert "ike-retransmits" not in codes and "ike-auth-failed" not in codes
+    assert not [f for f in r.analysis.findings if f.severity == "error"]
+    (t,) = truncated(r)
+    ike = sum(1 for p in api.decode(tmp_path / "cut.pcapng") if p.has("ike") and p.frame in frames)
+    assert 0 < ike < len(frames)
+    assert f"{ike} IKE messages were cut short and not replayed" in t.message
+    # what IKE state there is rests on the messages captured whole
+    assert r.analysis.ike and not {fr for n in r.analysis.ike for fr in n.frames} & set(frames)

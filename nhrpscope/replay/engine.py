@@ -68,7 +68,7 @@ class CutFrames:
     """Frames the snap length cut (captured length < wire length), counted
     as the records go by: the count, the first few, and the lengths kept."""
 
-    __slots__ = ("frames", "first", "lengths", "exact", "nhrp")
+    __slots__ = ("frames", "first", "lengths", "exact", "nhrp", "ike")
 
     def __init__(self) -> None:
         self.frames = 0
@@ -76,6 +76,7 @@ class CutFrames:
         self.lengths: set[int] = set()  # a few at most: one is the snap length
         self.exact = True
         self.nhrp = 0  # NHRP packets cut, not replayed
+        self.ike = 0  # IKE messages cut, not replayed
 
     def add(self, number: int, captured: int) -> None:
         self.frames += 1
@@ -99,7 +100,8 @@ class CutFrames:
     def summary(self, total: int) -> Truncation:
         # one frame cut to some length is no evidence of a snap length; several are
         snap = next(iter(self.lengths)) if len(self.lengths) == 1 and self.frames > 1 else None
-        return Truncation(self.frames, total, tuple(self.first), snap, self.exact, self.nhrp)
+        return Truncation(self.frames, total, tuple(self.first), snap, self.exact, self.nhrp,
+                          self.ike)
 
 
 def _nhrp_problems(pkt: Packet, i: int) -> bool:
@@ -308,6 +310,11 @@ class Engine:
                     if isinstance(nxt, EspHeader) and src and dst:
                         tunnel.esp.natt_seen(src, dst, la.src_port, la.dst_port, fr, t)
             elif isinstance(la, IkeHeader):
+                if captured is not None and ip_end > captured:
+                    # its payloads, which tell the exchange's step, are cut: the
+                    # message moves no IKE state (capture-truncated says so)
+                    self.cuts.ike += 1
+                    return
                 u = layers[i - 1] if i else None
                 sport, dport = (u.src_port, u.dst_port) if isinstance(u, UdpHeader) else (0, 0)
                 self.ipsec.ike(t, fr, la, src, dst, sport, dport)

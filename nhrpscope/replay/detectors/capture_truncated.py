@@ -24,6 +24,9 @@ def on(ctx: Context, fact: CaptureEnd) -> None:
         nhrp = (f"; {cut.nhrp} NHRP packet{'s were' if cut.nhrp != 1 else ' was'} cut short and "
                 f"not replayed, so registrations, resolutions and roles rest only on the NHRP "
                 f"packets captured whole")
+    if cut.ike:
+        nhrp += (f"; {cut.ike} IKE message{'s were' if cut.ike != 1 else ' was'} cut short and "
+                 f"not replayed, so the IKE negotiations rest only on the messages captured whole")
     RULE.raise_(
         ctx, ("capture",),
         f"{count} frames are cut short by the capture's snap length{snap}: what was past the "

@@ -33,6 +33,7 @@ class Truncation:
     snap: int | None = None  # the bytes kept of each cut frame, when the same for all
     exact: bool = True  # False: only the frames decoded in full were looked at
     nhrp: int = 0  # NHRP packets cut, so not replayed
+    ike: int = 0  # IKE messages cut, so not replayed
 
 
 @dataclass(frozen=True, slots=True)
