@@ -250,7 +250,7 @@ class FrameDecoder:
                     d = cached
                     d = gre_mod.Decoded(d.record, buf[hl:], d.problems, hl)
                 else:
-                    d = gre_mod.decode_gre(buf)
+                    d = gre_mod.decode_gre(buf, cut=cut)
                 _add(problems, d.problems, off)
                 rec = d.record
                 if rec is None:

@@ -113,7 +113,10 @@ def peek_gre(buf: bytes, off: int = 0) -> GrePeek | None:
     return GrePeek(fl & ~GRE_VERSION, version, ptype, key, hl)
 
 
-def decode_gre(buf: bytes) -> Decoded:
+def decode_gre(buf: bytes, *, cut: bool = False) -> Decoded:
+    """One GRE header and its payload. ``cut``: the capture holds less than
+    the IP packet carrying it (snap length), so the checksum, which covers
+    the whole GRE packet (RFC 2784 2.5), cannot be checked."""
     if len(buf) < 4:
         return Decoded(None, b"", [Problem(0, f"GRE header cut short ({len(buf)} of 4 bytes)",
                                            "gre", "gre.truncated", "error")])
@@ -173,7 +176,10 @@ def decode_gre(buf: bytes) -> Decoded:
     elif version == 0 and fl & GRE_RESERVED0:
         problems.append(Problem(0, f"GRE reserved flag bits set (0x{fl & GRE_RESERVED0:04x})", "gre", "gre.reserved", "warning"))
     checksum_ok = None
-    if fl & GRE_C and checksum is not None:
+    if fl & GRE_C and checksum is not None and cut:
+        problems.append(Problem(4, "GRE checksum unverified: the capture holds only part of "
+                                "the packet", "gre", "gre.checksum-unverified", "note"))
+    elif fl & GRE_C and checksum is not None:
         checksum_ok = internet_checksum(bytes(buf)) == 0
         if not checksum_ok:
             problems.append(Problem(4, f"GRE checksum 0x{checksum:04x} is wrong", "gre",

@@ -79,6 +79,9 @@ LAYER = "nhrp"
 PROBLEM_CHECKSUM = "nhrp.checksum"
 PROBLEM_LENGTH = "nhrp.length"
 PROBLEM_TRUNCATED = "nhrp.truncated"
+# Not a defect: the bytes the checksum covers are not all there (a capture's
+# snap length cut the packet), so it cannot be checked either way.
+PROBLEM_CHECKSUM_UNVERIFIED = "nhrp.checksum-unverified"
 FIXED_LEN = 20
 MANDATORY_LEN = 8
 CIE_LEN = 12
@@ -307,7 +310,7 @@ class NhrpPacket(Layer):
     type: str
     type_code: int
     hop_count: int
-    checksum_ok: bool
+    checksum_ok: bool | None  # None: not all the bytes it covers are present
     request_id: int | None  # None for error and traffic indications
     flags: tuple[str, ...]
     src_nbma: str | None
@@ -751,8 +754,13 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
             )
         end = size
 
-    checksum_ok = False
-    if FIXED_LEN <= size <= len(buf):
+    checksum_ok: bool | None = None  # unverified unless the packet is all there (as tshark)
+    if size > len(buf):
+        problems.append(
+            Problem(12, f"checksum unverified: the packet is cut ({len(buf)} of its {size} "
+                        f"bytes present)", LAYER, PROBLEM_CHECKSUM_UNVERIFIED, "note")
+        )
+    elif FIXED_LEN <= size:
         checksum_ok = internet_checksum(buf[:size]) == 0
         if not checksum_ok:
             want = internet_checksum(buf[:12] + b"\0\0" + buf[14:size])

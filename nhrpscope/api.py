@@ -20,7 +20,7 @@ from nhrpscope.decoding import Decoding
 from nhrpscope.errors import NhrpscopeError, ReadingProcessError, UserError
 from nhrpscope.keystore import load_keys, secrets_handler
 from nhrpscope.pipeline import OnProgress, Result, replay, replay_again
-from nhrpscope.points import Stop, parse_point
+from nhrpscope.points import Stop, checked, parse_point
 from nhrpscope.replay.cache import STATIC, CacheEntry
 from nhrpscope.replay.model import Router
 from nhrpscope.rewrite import DecryptCounts, decrypt_capture
@@ -40,11 +40,13 @@ def _paths(paths: Paths) -> tuple[str, ...]:
 
 
 def _stop(point: Point | None) -> Stop | None:
-    if point is None or isinstance(point, Stop):
-        return point
+    if point is None:
+        return None
+    if isinstance(point, Stop):
+        return checked(point)
     if isinstance(point, str):
         return parse_point(point)
-    return Stop("time", float(point))
+    return checked(Stop("time", float(point)))
 
 
 def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),

@@ -16,7 +16,7 @@ from itertools import chain
 from nhrpscope.capture import PcapngWriter
 from nhrpscope.errors import ReadingProcessError, UserError
 from nhrpscope.keystore import load_keys, secrets_handler
-from nhrpscope.points import Stop
+from nhrpscope.points import Stop, stamp
 from nhrpscope.replay.cache import CacheEntry
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.model import Analysis
@@ -50,6 +50,9 @@ class Result:
     key_notes: list[str] = field(default_factory=list)  # keys found in the capture
     options: Options = field(default_factory=Options)
     _engine: Engine | None = field(default=None, repr=False)
+    # the stop asked for lies past the last frame: its time; ``end`` is the
+    # last frame's, since nothing after it is known
+    past_end: float | None = None
 
     def cache(self, nbma: str, t: float) -> list[CacheEntry]:
         """The NHRP cache of router ``nbma`` alive at ``t``, from the state the
@@ -125,6 +128,7 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
         end_frame = None
         done_bytes = 0
         first = None
+        reached = False  # the stop point was met within the capture
         records: Iterable[tuple] = src.records()
         if stop is None and on_progress is None:
             # the whole stream in one call: the engine's loop reads the tuples itself
@@ -141,33 +145,56 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
             if stop is not None:
                 if stop.kind == "frame":
                     if number > stop.value:
+                        reached = True
                         break  # frame N itself was dropped as a duplicate
                 else:
                     t_stop = stop.time(first)
                     if t_stop is not None and t > t_stop:
+                        if end_frame is None:
+                            raise UserError(f"{stop.name()}: before the capture's first frame "
+                                            f"(frame {number}, {stamp(t)})")
                         end = t_stop
+                        reached = True
                         break
             eng.feed_record(rec)
             end_frame = number
             if stop is not None and stop.kind == "frame" and number == stop.value:
+                reached = True
                 break
             if on_progress is not None:
                 done_bytes += len(rec[3]) + 16
                 if number % 2048 == 0:
                     on_progress(done_bytes)
+        past_end = None
+        if stop is not None and not reached:
+            past_end = _past_end(stop, first, eng, end_frame)
         if stop is not None and stop.kind == "frame":
             end = eng.now if eng.now != float("-inf") else None
         elif stop is not None and end is None:
-            end = stop.time(first)
-            if end is not None and end < eng.now:
-                end = eng.now
+            # at or past the last frame: nothing after it is known, so the
+            # replay ends there (``past_end`` says so), expiring nothing more
+            end = eng.now
         eng.finish(end)
         warnings = list(src.warnings)
         warnings += eng.decoder.finish()
         analysis = eng.analysis(src.names, frames=src.frames, duplicates=src.duplicates,
                                 warnings=warnings)
         return Result(analysis, end if end is not None else eng.now, end_frame, src.names,
-                      list(store.from_capture), opts, eng)
+                      list(store.from_capture), opts, eng, past_end=past_end)
+
+
+def _past_end(stop: Stop, first: float | None, eng: Engine, last_frame: int | None
+              ) -> float | None:
+    """A stop the replay did not meet: past the last frame (its time, for
+    the note that nothing after it is known), or an error when it names a
+    frame the capture lacks or the capture has no frame."""
+    if last_frame is None or first is None:
+        raise UserError(f"{stop.name()}: the capture holds no frame")
+    if stop.kind == "frame":
+        raise UserError(f"{stop.name()}: past the capture's last frame (frame {last_frame}, "
+                        f"{stamp(eng.now)})")
+    t = stop.time(first)
+    return t if t is not None and t > eng.now else None
 
 
 def replay_again(result: Result, stop: Stop | None) -> Result:

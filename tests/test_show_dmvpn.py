@@ -169,3 +169,57 @@ def test_seed_lab_scenario(tmp_path):
     assert [(r[1], r[3], r[5]) for r in hub] == [(R2, "UP", "D"), (R3, "UP", "D"), (R4, "UP", "D")]
     r2 = rows(show("dmvpn", str(paths[0]), "--router", "172.16.25.2"))
     assert [(r[1], r[3], r[5]) for r in r2] == [(HUB, "UP", "S"), (R4, "UP", "D")]
+
+
+HUB2 = "172.16.55.2"
+
+
+@pytest.fixture
+def two_clouds(tmp_path: Path) -> Path:
+    """Two DMVPN clouds: R2 and R3 each have Tunnel0 in 10.0.0.0/24 (NHS
+    HUB, 10.0.0.1) and Tunnel1 in 10.1.0.0/24 (NHS HUB2, 10.1.0.1); R2
+    resolves R3 in the second cloud."""
+    c = Cap()
+    for i, (spoke, host) in enumerate(((R2, 2), (R3, 3))):
+        c.register(1.0 + i, spoke, f"10.0.0.{host}", 1, hub=HUB, hub_t="10.0.0.1")
+        c.register(1.2 + i, spoke, f"10.1.0.{host}", 2, hub=HUB2, hub_t="10.1.0.1")
+    c.res_request(5.0, R2, HUB2, R2, "10.1.0.2", "10.1.0.3", 3)
+    c.res_request(5.01, HUB2, R3, R2, "10.1.0.2", "10.1.0.3", 3, hop=254)
+    c.res_reply(5.02, R3, R2, R2, "10.1.0.2", "10.1.0.3", 3, nbma=R3, proto="10.1.0.3")
+    return c.write(tmp_path / "two-clouds.pcap")
+
+
+def test_two_clouds_show_two_interfaces(two_clouds):
+    out = show("dmvpn", str(two_clouds), "--router", R2)
+    blocks = out.split("\n\n% show dmvpn")
+    assert len(blocks) == 2
+    assert "of 172.16.25.2 / 10.0.0.2 (spoke)" in blocks[0] and "Tunnel0 is assumed" in blocks[0]
+    assert "of 172.16.25.2 / 10.1.0.2 (spoke)" in blocks[1] and "Tunnel1 is assumed" in blocks[1]
+    assert "Tunnel0, Type:Spoke, NHRP Peers:1, " in blocks[0]
+    assert "Tunnel1, Type:Spoke, NHRP Peers:2, " in blocks[1]
+    assert [(r[1], r[2], r[5]) for r in rows(blocks[0])] == [(HUB, "10.0.0.1", "S")]
+    assert sorted((r[1], r[2], r[5]) for r in rows(blocks[1])) == [(R3, "10.1.0.3", "D"),
+                                                                   (HUB2, "10.1.0.1", "S")]
+    detail = show("dmvpn", str(two_clouds), "--router", R2, "--detail")
+    assert "Interface Tunnel0 is up/up, Addr. is 10.0.0.2" in detail
+    assert "Interface Tunnel1 is up/up, Addr. is 10.1.0.2" in detail
+    assert "10.0.0.1  RE" in detail and "10.1.0.1  RE" in detail
+    doc = json.loads(show("dmvpn", str(two_clouds), "--router", R2, "--format", "json"))
+    assert [(d["interface"], d["tunnel"], d["nhrp_peers"]) for d in doc] == [
+        ("Tunnel0", "10.0.0.2", 1), ("Tunnel1", "10.1.0.2", 2)]
+
+
+def test_each_hub_its_own_cloud(two_clouds):
+    for hub, net in ((HUB, "10.0.0"), (HUB2, "10.1.0")):
+        out = show("dmvpn", str(two_clouds), "--router", hub)
+        assert out.count("% show dmvpn of") == 1 and "Tunnel0, Type:Hub, NHRP Peers:2, " in out
+        assert {r[2] for r in rows(out)} == {f"{net}.2", f"{net}.3"}
+
+
+def test_one_cloud_with_two_hubs_is_one_interface():
+    """dual-hub: the spokes register with two NHSes in one subnet: one
+    Tunnel0 holding both."""
+    out = show("dmvpn", str(Path(__file__).parents[1] / "captures" / "dual-hub.pcapng"),
+               "--router", R2)
+    assert out.count("% show dmvpn of") == 1
+    assert {r[1] for r in rows(out)} >= {"172.16.15.2", "172.16.55.2"}

@@ -8,10 +8,11 @@ from typing import Any, TypeVar
 
 import click
 
-from nhrpscope.api import parse_point
+from nhrpscope.api import Result, parse_point
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import FILES, key_options
 from nhrpscope.commands._output import replay
+from nhrpscope.points import stamp
 
 F = TypeVar("F", bound=Callable)
 
@@ -37,11 +38,33 @@ def _show_options(f: F) -> F:
 
 
 def _views(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[str, ...],
-           at: str | None, router: str | None, interface: str) -> list[Any]:
+           at: str | None, router: str | None, interface: str, fmt: str
+           ) -> tuple[list[Any], Result]:
     from nhrpscope.render.show import router_views
 
+    rp = _replay_at(files, key_files, esp_specs, at, fmt)
+    return router_views(rp, router, interface), rp
+
+
+def _replay_at(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[str, ...],
+               at: str | None, fmt: str) -> Result:
+    """The captures replayed up to --at; a point past the last frame is
+    shown at that frame, with a note (on stderr beside JSON) that nothing
+    after it is known."""
     rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
-    return router_views(rp, router, interface)
+    if rp.past_end is not None:
+        note = (f"% nhrpscope: --at {at!r} ({stamp(rp.past_end)}) is past the capture's last "
+                f"frame (frame {rp.end_frame}, {stamp(rp.end)}): nothing after it is known, so "
+                f"this is the state at that frame")
+        click.echo(note, err=fmt == "json")
+    return rp
+
+
+def _nothing(rp: Result, what: str, at: str | None) -> str:
+    """The line said when there is nothing to show."""
+    if at is None:
+        return f"% nhrpscope: no {what} in this capture"
+    return f"% nhrpscope: no {what} seen by --at {at!r} (frame {rp.end_frame}, {stamp(rp.end)})"
 
 
 @show.command("dmvpn", short_help="Cisco IOS `show dmvpn` for each router.")
@@ -56,11 +79,11 @@ def show_dmvpn(files: tuple[str, ...], router: str | None, at: str | None, inter
     from nhrpscope.render import show as S
 
     with edges():
-        views = _views(files, key_files, esp_specs, at, router, interface)
+        views, rp = _views(files, key_files, esp_specs, at, router, interface, fmt)
         if fmt == "json":
             click.echo(json.dumps([S.dmvpn_json(v) for v in views], indent=2))
         elif not views:
-            click.echo("% nhrpscope: no NHRP router in this capture")
+            click.echo(_nothing(rp, "NHRP router", at))
         else:
             click.echo("\n\n".join(S.show_dmvpn(v, detail=detail) for v in views))
 
@@ -78,7 +101,7 @@ def show_nhrp(files: tuple[str, ...], router: str | None, at: str | None, interf
     from nhrpscope.render import show as S
 
     with edges():
-        views = _views(files, key_files, esp_specs, at, router, interface)
+        views, rp = _views(files, key_files, esp_specs, at, router, interface, fmt)
         if fmt == "json":
             if style == "frr":
                 doc: Any = [{"cache": S.frr_cache_json(v), "nhs": S.frr_nhs_json(v)} for v in views]
@@ -86,7 +109,7 @@ def show_nhrp(files: tuple[str, ...], router: str | None, at: str | None, interf
                 doc = [S.nhrp_json(v) for v in views]
             click.echo(json.dumps(doc, indent=2))
         elif not views:
-            click.echo("% nhrpscope: no NHRP router in this capture")
+            click.echo(_nothing(rp, "NHRP router", at))
         elif style == "frr":
             click.echo("\n\n".join(S.show_frr_cache(v) + "\n\n" + S.show_frr_nhs(v) for v in views))
         else:
@@ -153,11 +176,11 @@ def _show_crypto(files: tuple[str, ...], router: str | None, at: str | None, int
     from nhrpscope.render.show import result_crypto_views
 
     with edges():
-        rp = replay(files, key_files, esp_specs, stop=parse_point(at) if at else None)
+        rp = _replay_at(files, key_files, esp_specs, at, fmt)
         views = result_crypto_views(rp, router, interface)
         if fmt == "json":
             click.echo(json.dumps([as_json(v) for v in views], indent=2))
         elif not views:
-            click.echo("% nhrpscope: no IKE or ESP in this capture")
+            click.echo(_nothing(rp, "IKE or ESP", at))
         else:
             click.echo("\n\n".join(as_text(v) for v in views))

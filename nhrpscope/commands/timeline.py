@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
-from nhrpscope.api import find_router, parse_point
+from nhrpscope.api import Stop, UserError, find_router, parse_point
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import FILES, merge_options
 from nhrpscope.commands._output import replay
+from nhrpscope.points import stamp
 from nhrpscope.replay.model import Event, jsonable
 
 # what --no-data leaves out
@@ -38,6 +39,7 @@ def timeline(files: tuple[str, ...], fmt: str, router: str | None, from_: str | 
     with edges():
         start = parse_point(from_, "--from") if from_ else None
         stop = parse_point(to, "--to") if to else None
+        _in_order(start, stop)
     events: list[Any] = []
 
     def keep(ev: Any) -> None:
@@ -56,15 +58,23 @@ def timeline(files: tuple[str, ...], fmt: str, router: str | None, from_: str | 
         rp = replay(files, key_files, esp_specs, stop=stop, on_event=keep, on_finding=finding,
                     dedup=not no_dedup, write_merged=write_merged)
         routers = rp.analysis.routers
+        cap = rp.analysis.capture
+        if start is not None:
+            _check_start(start, stop, cap.first, cap.last, rp.end_frame)
         if start is not None and start.kind != "frame":
-            t_from = start.time(rp.analysis.capture.first)
+            t_from = start.time(cap.first)
             if t_from is not None:
                 events = [e for e in events if e.time >= t_from]
+        # a finding is raised when its rule can tell (a timeout, the capture's
+        # end) but belongs at its first frame's time: in time order, stably
+        events.sort(key=lambda e: e.time)
+        if rp.past_end is not None:
+            click.echo(f"nhrpscope: note: {_past_end_note(rp, stop)}", err=True)
         if router:
             r = find_router(routers, router)
             mine = {r.nbma, *([r.public_nbma] if r.public_nbma else [])}
             events = [e for e in events if e.src in mine or e.dst in mine]
-        t0 = rp.analysis.capture.first
+        t0 = cap.first
         if fmt == "json":
             click.echo(json.dumps({"capture": jsonable(rp.analysis.capture),
                                    "routers": jsonable(routers),
@@ -73,3 +83,30 @@ def timeline(files: tuple[str, ...], fmt: str, router: str | None, from_: str | 
             click.echo(ladder.mermaid(events, routers))
         else:
             click.echo(ladder.ladder(events, routers, t0))
+
+
+def _in_order(start: Stop | None, stop: Stop | None) -> None:
+    """--from after --to, when both are the same kind of point, is an error."""
+    if start is None or stop is None or (start.kind == "frame") != (stop.kind == "frame"):
+        return
+    if start.kind == stop.kind and start.value > stop.value:
+        raise UserError(f"{start.name()} is after {stop.name()}")
+
+
+def _check_start(start: Stop, stop: Stop | None, first: float | None, last: float | None,
+                 last_frame: int | None) -> None:
+    """--from past the last frame replayed (the capture's, or --to's) is an error."""
+    until = f"{stop.name()}" if stop is not None else "the capture's last frame"
+    if start.kind == "frame":
+        if last_frame is not None and start.value > last_frame:
+            raise UserError(f"{start.name()}: after {until} (frame {last_frame})")
+        return
+    t = start.time(first)
+    if t is not None and last is not None and t > last:
+        raise UserError(f"{start.name()}: after {until} (frame {last_frame}, {stamp(last)})")
+
+
+def _past_end_note(rp: Any, stop: Stop | None) -> str:
+    where = stop.name() if stop is not None else "the stop"
+    return (f"{where} is past the capture's last frame (frame {rp.end_frame}, "
+            f"{stamp(rp.end)}): nothing after it is known, so the timeline ends there")

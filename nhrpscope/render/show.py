@@ -13,9 +13,11 @@ Each output starts with one line saying it was inferred from a capture.
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import os
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nhrpscope.api import Result, UserError, cache_at, find_router
@@ -70,9 +72,76 @@ def router_views(result: Result, router: str | None = None,
     views = []
     for r in chosen:
         c = cache_at(result, r, result.end)  # the result's own end: no replay
-        views.append(RouterView(r, c.time, c.entries, interface, c.frame, _source(result),
-                                result.analysis.capture.first, c.nhs_status))
+        clouds = tunnel_interfaces(result, r)
+        if len(clouds) < 2:
+            views.append(RouterView(r, c.time, c.entries, interface, c.frame, _source(result),
+                                    result.analysis.capture.first, c.nhs_status))
+            continue
+        owner = _entry_owner(clouds)
+        for i, (own, _peers) in enumerate(clouds):
+            mine = [e for e in c.entries if owner(e) == i]
+            nhs = {p: st for p, st in c.nhs_status.items() if any(e.proto == p for e in mine)}
+            views.append(RouterView(replace(r, tunnel=own), c.time, mine,
+                                    _nth_interface(interface, i), c.frame, _source(result),
+                                    result.analysis.capture.first, nhs))
     return views
+
+
+Cloud = tuple[str, frozenset[str]]  # the router's tunnel address there, its peers' addresses
+
+
+def tunnel_interfaces(result: Result, r: Router) -> list[Cloud]:
+    """The router's tunnel interfaces, as its registrations show them: a
+    spoke registers each interface's own address with that cloud's NHSes (a
+    hub receives them on its own), so its addresses are one interface when
+    they share an NHS (or a spoke), else one each (two DMVPN clouds). Its
+    addresses in no registration join the first interface."""
+    links: list[tuple[str, str]] = []  # (own tunnel address, a peer's address or NBMA)
+    for g in result.analysis.registrations:
+        if g.spoke_nbma == r.nbma and g.spoke_tunnel:
+            links.append((g.spoke_tunnel, g.hub_tunnel or g.hub_nbma or "?"))
+        if g.hub_nbma == r.nbma and g.hub_tunnel:
+            links.append((g.hub_tunnel, g.spoke_tunnel or g.spoke_nbma or "?"))
+    groups: list[tuple[set[str], set[str]]] = []  # (own addresses, peers), in order seen
+    for own, peer in links:
+        hit = [gr for gr in groups if own in gr[0] or peer in gr[1]]
+        merged = (set[str]({own}), set[str]({peer}))
+        for gr in hit:
+            merged[0].update(gr[0])
+            merged[1].update(gr[1])
+            groups.remove(gr)
+        groups.append(merged)
+    order = {a: i for i, a in enumerate(r.tunnels)}
+    groups.sort(key=lambda gr: min(order.get(a, len(order)) for a in gr[0]))
+    return [(min(own, key=lambda a: order.get(a, len(order))), frozenset(peers))
+            for own, peers in groups]
+
+
+def _entry_owner(clouds: list[Cloud]) -> Any:
+    """Which interface a cache entry is on: the cloud its peer registered in,
+    else the one whose own address shares the longest prefix with it."""
+    def bits(a: str, b: str) -> int:
+        try:
+            x, y = ipaddress.ip_address(a), ipaddress.ip_address(b)
+        except ValueError:
+            return -1
+        if x.version != y.version:
+            return -1
+        width = x.max_prefixlen
+        return width - (int(x) ^ int(y)).bit_length()
+
+    def owner(e: CacheEntry) -> int:
+        for i, (_own, peers) in enumerate(clouds):
+            if e.proto in peers or (e.via and e.via in peers) or (e.nbma and e.nbma in peers):
+                return i
+        return max(range(len(clouds)), key=lambda i: (bits(clouds[i][0], e.proto), -i))
+    return owner
+
+
+def _nth_interface(name: str, i: int) -> str:
+    """The i-th tunnel interface after ``name`` (Tunnel0, Tunnel1 ...)."""
+    m = re.match(r"^(.*?)(\d+)$", name)
+    return f"{m.group(1)}{int(m.group(2)) + i}" if m else f"{name}.{i}"
 
 
 def when(v: RouterView | CryptoView) -> str:

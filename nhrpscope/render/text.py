@@ -45,8 +45,10 @@ def _nhrp_info(n: Any) -> str:
             parts.append(f"redirect for {quoted.src} → {quoted.dst}")
     if n.type == "error-indication":
         parts.append(f"error {getattr(n, 'error_code', '?')} {getattr(n, 'error_name', '')}".rstrip())
-    if not n.checksum_ok:
+    if n.checksum_ok is False:
         parts.append("[bad checksum]")
+    elif n.checksum_ok is None:
+        parts.append("[checksum unverified]")
     return ", ".join(parts)
 
 
@@ -143,7 +145,8 @@ def tree(pkt: Any) -> list[str]:
         lines.append(LAYER_TITLES.get(la.proto, la.proto))
         _fields(to_jsonable(la), lines, "    ")
     for p in pkt.problems:
-        lines.append(f"  ! malformed at offset {p.offset} ({p.layer or '?'}): {p.reason}")
+        what = "note" if p.severity == "note" else "malformed"
+        lines.append(f"  ! {what} at offset {p.offset} ({p.layer or '?'}): {p.reason}")
     return lines
 
 

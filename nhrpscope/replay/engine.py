@@ -30,6 +30,7 @@ import heapq
 import ipaddress
 from collections.abc import Callable, Iterable
 from itertools import chain
+from operator import itemgetter, lt
 from typing import Any
 
 from nhrpscope.dissectors.esp import EspHeader
@@ -42,7 +43,7 @@ from nhrpscope.dissectors.transport import Icmp
 from nhrpscope.dissectors.udp import UdpHeader
 from nhrpscope.replay.cache import NhrpCache
 from nhrpscope.replay.detectors import Context, Dispatcher
-from nhrpscope.replay.facts.capture import CaptureEnd, CaptureView
+from nhrpscope.replay.facts.capture import CaptureEnd, CaptureView, Truncation
 from nhrpscope.replay.facts.nhrp import MalformedNhrp
 from nhrpscope.replay.fastpath import Classifier
 from nhrpscope.replay.findings import FindingSet
@@ -58,6 +59,49 @@ _NHRP_CHECKSUM_AT = 12
 # IP protocols whose fragments mean a tunnel packet too big for the path
 _TUNNEL_PROTOS = (47, 50)
 _NAT_T_PORT = 4500
+# How many cut frames a capture-truncated finding cites
+_CUT_CITED = 10
+_DATA, _WIRE = itemgetter(3), itemgetter(4)
+
+
+class CutFrames:
+    """Frames the snap length cut (captured length < wire length), counted
+    as the records go by: the count, the first few, and the lengths kept."""
+
+    __slots__ = ("frames", "first", "lengths", "exact", "nhrp", "ike")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.first: list[int] = []
+        self.lengths: set[int] = set()  # a few at most: one is the snap length
+        self.exact = True
+        self.nhrp = 0  # NHRP packets cut, not replayed
+        self.ike = 0  # IKE messages cut, not replayed
+
+    def add(self, number: int, captured: int) -> None:
+        self.frames += 1
+        if len(self.first) < _CUT_CITED:
+            self.first.append(number)
+        if len(self.lengths) < 3:
+            self.lengths.add(captured)
+
+    def record(self, rec: tuple) -> tuple:
+        if len(rec[3]) < rec[4]:
+            self.add(rec[0], len(rec[3]))
+        return rec
+
+    def batch(self, batch: list[tuple]) -> list[tuple]:
+        # tested in C over the whole list: an uncut capture costs no Python step per frame
+        if any(map(lt, map(len, map(_DATA, batch)), map(_WIRE, batch))):
+            for rec in batch:
+                self.record(rec)
+        return batch
+
+    def summary(self, total: int) -> Truncation:
+        # one frame cut to some length is no evidence of a snap length; several are
+        snap = next(iter(self.lengths)) if len(self.lengths) == 1 and self.frames > 1 else None
+        return Truncation(self.frames, total, tuple(self.first), snap, self.exact, self.nhrp,
+                          self.ike)
 
 
 def _nhrp_problems(pkt: Packet, i: int) -> bool:
@@ -71,6 +115,23 @@ def _nhrp_problems(pkt: Packet, i: int) -> bool:
     if off >= 0:
         return any(p.offset >= off and p.offset != off + _NHRP_CHECKSUM_AT for p in pkt.problems)
     return any(p.layer == "nhrp" and p.offset != _NHRP_CHECKSUM_AT for p in pkt.problems)
+
+
+def _ip_end(pkt: Packet, i: int, ip: IPv4 | IPv6) -> int:
+    """Where the IP packet ``pkt.layers[i]`` ends in the frame, as its header
+    says (-1 inside decrypted ESP, whose bytes are whole and not the frame's)."""
+    off = pkt.offsets[i] if i < len(pkt.offsets) else -1
+    if off < 0:
+        return -1
+    return off + (ip.total_length if isinstance(ip, IPv4) else 40 + ip.payload_length)
+
+
+def _cut_inside(pkt: Packet, i: int, nhrp: NhrpPacket, ip_end: int, captured: int) -> bool:
+    """Was the NHRP packet ``pkt.layers[i]`` cut by the capture, not by its
+    sender? Its IP packet runs past the bytes captured, and its own size
+    fits in that IP packet (a size past it is malformed, cut or not)."""
+    off = pkt.offsets[i] if i < len(pkt.offsets) else -1
+    return off >= 0 and ip_end > captured and off + nhrp.packet_size <= ip_end
 
 
 class Engine:
@@ -109,6 +170,10 @@ class Engine:
         self._seq = 0
         # IKE negotiations and the ESP SA pairing (ipsec_state)
         self.ipsec = IpsecState(self.findings, emit=self._emit, name=self._name)
+        # frames cut by the snap length; counted from the records, or (items
+        # classified elsewhere) as the frames decoded here go by
+        self.cuts = CutFrames()
+        self._count_walked = False
 
     # ------------------------------------------------------------------ input
 
@@ -125,25 +190,31 @@ class Engine:
         in time order. GRE data and ESP are classified from a few header
         bytes (``fastpath.Classifier``) and counted without decoding;
         anything else is decoded and walked."""
+        records = map(self.cuts.record, records)
         if not self.fast:
-            self.feed_items(records)
+            self.tunnel.run(records, self)
             return
         classify = self.classifier.classify
-        self.feed_items(rec if (m := classify(rec)) is None else m for rec in records)
+        self.tunnel.run((rec if (m := classify(rec)) is None else m for rec in records), self)
 
     def feed_batches(self, batches: Iterable[list[tuple]]) -> None:
         """Frames as lists of tuples (``CaptureSource.record_batches``), in
         time order: ``feed_records`` with the classification done a list at
         a time (``Classifier.classify_batch``)."""
+        batches = map(self.cuts.batch, batches)
         if not self.fast:
-            self.feed_items(chain.from_iterable(batches))
+            self.tunnel.run(chain.from_iterable(batches), self)
             return
-        self.feed_items(chain.from_iterable(map(self.classifier.classify_batch, batches)))
+        self.tunnel.run(chain.from_iterable(map(self.classifier.classify_batch, batches)), self)
 
     def feed_items(self, items: Iterable[tuple]) -> None:
         """What ``fastpath`` makes of frames, in time order: a classified
         data packet (5 values: GRE; 9: ESP), or a frame (6 values) to decode
-        and walk. The tunnel observer's loop runs them (``TunnelObserver.run``)."""
+        and walk. The tunnel observer's loop runs them (``TunnelObserver.run``).
+        Frames counted as data where they were classified are not seen here,
+        so cut frames are counted among those decoded here only (at least)."""
+        self._count_walked = True
+        self.cuts.exact = False
         self.tunnel.run(items, self)
 
     def feed_packet(self, pkt: Packet) -> None:
@@ -185,9 +256,12 @@ class Engine:
 
     def walk_frame(self, it: tuple) -> None:
         """Decode a frame (number, time, linktype, data, wire_len, comment) and walk it."""
-        number, t, lt, data, wl, comment = it
-        self._walk(self.decoder.decode(lt, data, frame=number, time=t, wire_len=wl,
-                                       comment=comment))
+        number, t, link, data, wl, comment = it
+        cut = len(data) < wl
+        if cut and self._count_walked:
+            self.cuts.add(number, len(data))
+        self._walk(self.decoder.decode(link, data, frame=number, time=t, wire_len=wl,
+                                       comment=comment), len(data) if cut else None)
 
     def _schedule(self, when: float, txn: Any) -> None:
         self._seq += 1
@@ -199,8 +273,9 @@ class Engine:
 
     # ------------------------------------------------------------------ the walk
 
-    def _walk(self, pkt: Packet) -> None:
-        """Route each layer of a decoded packet to the observer that owns it."""
+    def _walk(self, pkt: Packet, captured: int | None = None) -> None:
+        """Route each layer of a decoded packet to the observer that owns it.
+        ``captured``: the bytes the capture holds of a frame it cut (snap length)."""
         t, fr = pkt.time, pkt.frame
         layers = pkt.layers
         src: str | None = None
@@ -210,10 +285,13 @@ class Engine:
         gre_key = None
         tunnel = self.tunnel
         n = len(layers)
+        ip_end = -1  # where the innermost IP packet ends in the frame, by its header
         for i, la in enumerate(layers):
             nxt = layers[i + 1] if i + 1 < n else None
             if isinstance(la, (IPv4, IPv6)):
                 src, dst = la.src, la.dst
+                if captured is not None:
+                    ip_end = _ip_end(pkt, i, la)
                 if isinstance(la, IPv4):
                     frag = "mf" in la.flags or la.frag_offset > 0
                 else:
@@ -232,6 +310,11 @@ class Engine:
                     if isinstance(nxt, EspHeader) and src and dst:
                         tunnel.esp.natt_seen(src, dst, la.src_port, la.dst_port, fr, t)
             elif isinstance(la, IkeHeader):
+                if captured is not None and ip_end > captured:
+                    # its payloads, which tell the exchange's step, are cut: the
+                    # message moves no IKE state (capture-truncated says so)
+                    self.cuts.ike += 1
+                    return
                 u = layers[i - 1] if i else None
                 sport, dport = (u.src_port, u.dst_port) if isinstance(u, UdpHeader) else (0, 0)
                 self.ipsec.ike(t, fr, la, src, dst, sport, dport, next(
@@ -255,6 +338,13 @@ class Engine:
                         if nxt is not None and nxt.proto == "erspan":
                             return
             elif isinstance(la, NhrpPacket):
+                if captured is not None and la.checksum_ok is None \
+                        and _cut_inside(pkt, i, la, ip_end, captured):
+                    # Cut by the snap length: what is missing (CIEs, extensions, even
+                    # addresses) cannot be told from absent, so the packet moves no
+                    # state; capture-truncated says so.
+                    self.cuts.nhrp += 1
+                    return
                 checksum_bad = la.checksum_ok is False
                 length_bad = _nhrp_problems(pkt, i)
                 if checksum_bad or length_bad:
@@ -330,7 +420,8 @@ class Engine:
                 if r.state in ("unanswered", "sent")),
             recovered_registrations=nhrp.registrations.recovered(),
             nat_traversal=nat_traversal, shortcuts=tunnel.shortcuts,
-            sas=tunnel.esp.records(), fragments=tunnel.fragments)
+            sas=tunnel.esp.records(), fragments=tunnel.fragments,
+            truncation=self.cuts.summary(self.frames))
 
     def router_list(self) -> list[Router]:
         return self.routers.records(self.tunnel.traffic.items())

@@ -23,6 +23,20 @@ class NatTraversal:
 
 
 @dataclass(frozen=True, slots=True)
+class Truncation:
+    """Frames the capture holds less of than went on the wire (its snap
+    length cut them): what was past the cut is unknown."""
+
+    frames: int = 0  # frames cut
+    total: int = 0  # frames replayed
+    first: tuple[int, ...] = ()  # the first frames cut, in order
+    snap: int | None = None  # the bytes kept of each cut frame, when the same for all
+    exact: bool = True  # False: only the frames decoded in full were looked at
+    nhrp: int = 0  # NHRP packets cut, so not replayed
+    ike: int = 0  # IKE messages cut, so not replayed
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureView:
     """What the replay saw, in the order it first saw it. Records are the
     replay's own: read them, never change them."""
@@ -40,6 +54,7 @@ class CaptureView:
     shortcuts: Sequence[Shortcut]
     sas: Sequence[SecurityAssociation]
     fragments: Mapping[tuple[str, str], int]  # fragmented tunnel packets by (src, dst)
+    truncation: Truncation = Truncation()
 
 
 @dataclass(frozen=True, slots=True)
