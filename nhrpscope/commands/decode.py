@@ -11,6 +11,7 @@ import click
 from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
+from nhrpscope.errors import UserError
 
 
 @click.command(short_help="A capture frame by frame, as text or JSON lines.")
@@ -29,12 +30,14 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
     from nhrpscope.render.text import summary, tree
 
     with edges():
+        if file == "-" and sys.stdin is None:
+            raise UserError("standard input ('-') is closed")
         dec = api.decode(file, keys=key_files, esp=esp_specs, capture_keys=capture_keys_used(),
                          only=only, count=count, count_esp=fmt == "text")
         out = sys.stdout
         console = None
         if fmt == "text" and out.isatty():
-            from rich.console import Console
+            from nhrpscope.render.terminal import Console
 
             console = Console(highlight=False)
         with closing(iter(dec)) as packets:  # closed early: the reading process stops
