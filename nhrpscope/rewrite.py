@@ -7,9 +7,12 @@ and the SAs that were used written into a pcapng Decryption Secrets Block.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from nhrpscope.capture import CaptureReader, PcapngWriter, PcapWriter
 from nhrpscope.dissectors.base import internet_checksum
@@ -19,7 +22,7 @@ from nhrpscope.dissectors.ip import IPv4, IPv6
 from nhrpscope.errors import UserError
 from nhrpscope.keys import DSB_ESP_SA, SADatabase, format_esp_sa
 from nhrpscope.keystore import OnSecrets
-from nhrpscope.output import STDOUT, OutputFile, check
+from nhrpscope.output import STDOUT, OutputFile, check, failure
 
 # Nested ESP (ESP in ESP) is peeled one layer a pass; more than this is absurd.
 MAX_PASSES = 4
@@ -98,6 +101,40 @@ def strip_esp(data: bytes, pkt: Packet, sa_lookup: UsedSAs) -> bytes | None:
     return link + bytes(hdr) + payload
 
 
+class FrameSpool:
+    """Frames held in a temporary file (gone once closed) until the SAs used
+    are known: ``embed_keys``'s secrets block comes before the packets, and
+    a day's capture need not fit in memory."""
+
+    _HEAD = struct.Struct("<dIIII")  # time, link type, wire length, data length, comment length
+
+    def __init__(self) -> None:
+        self.fh: BinaryIO | None = None  # opened by the first frame
+
+    def add(self, t: float, data: bytes, linktype: int, wire: int, comment: str | None) -> None:
+        c = comment.encode("utf-8", "surrogatepass") if comment else b""
+        try:
+            if self.fh is None:
+                self.fh = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            self.fh.write(self._HEAD.pack(t, linktype, wire, len(data), len(c)) + data + c)
+        except OSError as e:
+            raise failure("the temporary file --embed-keys holds the frames in", e) from None
+
+    def __iter__(self) -> Iterator[tuple[float, bytes, int, int, str | None]]:
+        if self.fh is None:
+            return
+        self.fh.flush()
+        self.fh.seek(0)
+        while head := self.fh.read(self._HEAD.size):
+            t, linktype, wire, n, nc = self._HEAD.unpack(head)
+            data, c = self.fh.read(n), self.fh.read(nc)
+            yield t, data, linktype, wire, c.decode("utf-8", "surrogatepass") if c else None
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
 @dataclass
 class DecryptCounts:
     """What ``decrypt_capture`` did."""
@@ -128,8 +165,7 @@ def decrypt_capture(infile: str, outfile: str, db: SADatabase, *, embed_keys: bo
     if reader.format == "pcapng" and out.suffix == ".pcap":
         raise UserError(f"{outfile}: a pcapng input gives a pcapng output; name it .pcapng")
     counts = DecryptCounts()
-    pending: list[tuple[float, bytes, int, int, str | None]] = []
-    with reader, target as fh:
+    with reader, closing(FrameSpool()) as pending, target as fh:
         ng: PcapngWriter | None = None
         classic: PcapWriter | None = None
         classic_linktype = 0
@@ -155,7 +191,7 @@ def decrypt_capture(infile: str, outfile: str, db: SADatabase, *, embed_keys: bo
                     counts.kept += 1
             wire = fr.wire_len if not changed else len(data)
             if embed_keys:
-                pending.append((fr.time, data, fr.linktype, wire, fr.comment))
+                pending.add(fr.time, data, fr.linktype, wire, fr.comment)
             elif pcapng:
                 ng = ng or PcapngWriter(fh)
                 ng.write(fr.time, data, fr.linktype, wire, fr.comment)
