@@ -17,6 +17,7 @@ from nhrpscope.api import Result
 from nhrpscope.commands._options import capture_keys_used, force_used
 from nhrpscope.errors import UserError
 from nhrpscope.pipeline import OnProgress
+from nhrpscope.render.terminal import printable_line
 
 
 def echo_json(doc: Any, **kw: Any) -> None:
@@ -37,9 +38,9 @@ def echo_json(doc: Any, **kw: Any) -> None:
 
 def warn(result: Result) -> None:
     for w in result.analysis.capture.warnings:
-        click.echo(f"nhrpscope: warning: {w}", err=True)
+        click.echo(f"nhrpscope: warning: {printable_line(w)}", err=True)
     for n in result.key_notes:
-        click.echo(f"nhrpscope: keys from the capture: {n}", err=True)
+        click.echo(f"nhrpscope: keys from the capture: {printable_line(n)}", err=True)
 
 
 @contextmanager

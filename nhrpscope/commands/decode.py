@@ -12,6 +12,7 @@ from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
 from nhrpscope.errors import UserError
+from nhrpscope.render.terminal import printable_line
 
 
 @click.command(short_help="A capture frame by frame, as text or JSON lines.")
@@ -62,9 +63,9 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
                         out.write(line + "\n")
             out.flush()
         for w in dec.warnings:
-            click.echo(f"nhrpscope: warning: {w}", err=True)
+            click.echo(f"nhrpscope: warning: {printable_line(w)}", err=True)
         for where in dec.key_notes:
-            click.echo(f"nhrpscope: keys from the capture: {where}", err=True)
+            click.echo(f"nhrpscope: keys from the capture: {printable_line(where)}", err=True)
         if dec.esp_stats and fmt == "text":
             click.echo(_esp_summary(dec.esp_stats), err=True)
 

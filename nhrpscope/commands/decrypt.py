@@ -11,6 +11,7 @@ from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
 from nhrpscope.errors import UserError
+from nhrpscope.render.terminal import printable_line
 
 
 @click.command(short_help="Write a capture with its ESP decrypted (or its keys embedded).")
@@ -33,7 +34,7 @@ def decrypt(infile: str, outfile: str, embed_keys: bool, force: bool,
                         capture_keys=capture_keys_used(), embed_keys=embed_keys, force=force)
         where = "standard output" if outfile == "-" else outfile
         for w in n.warnings:
-            click.echo(f"nhrpscope: warning: {w}", err=True)
+            click.echo(f"nhrpscope: warning: {printable_line(w)}", err=True)
         if embed_keys:
             click.echo(f"{where}: {n.frames} frames, {n.embedded} SA(s) embedded", err=True)
         else:
