@@ -160,6 +160,10 @@ class OutputFile:
             except OSError as e:
                 raise failure(self.path, e) from None
             self.tmp = tmp
+            if lst is not None and stat.S_ISREG(lst.st_mode):
+                # a replaced file keeps its permissions: a 0600 capture must
+                # not come back readable by all (a decrypted one least of all)
+                os.fchmod(fd, stat.S_IMODE(lst.st_mode))
             self.fh = io.BufferedWriter(_File(fd, self.path), 1 << 16)
             return self.fh
         raise OutputError(f"{self.path}: cannot write: no free temporary name in its folder")
@@ -176,7 +180,7 @@ class OutputFile:
             fh.close()
             self.fh = None
             if self.tmp is not None:
-                os.replace(self.tmp, self.path)
+                self._rename()
                 self.tmp = None
         except OutputError:
             self.abort()
@@ -187,6 +191,38 @@ class OutputFile:
         except OSError as e:
             self.abort()
             raise failure(self.path, e) from None
+
+    def _rename(self) -> None:
+        """The temporary file becomes the path. Without ``force`` it is
+        linked there, which fails if a file appeared since the check (a
+        rename would replace it); with ``force``, renamed over it. The
+        folder is then fsynced so the new name survives a crash."""
+        assert self.tmp is not None
+        if self.force:
+            os.replace(self.tmp, self.path)
+        else:
+            try:
+                os.link(self.tmp, self.path, follow_symlinks=False)
+            except FileExistsError:
+                raise OutputError(f"{self.path}: exists; use --force to overwrite it") from None
+            except OSError as e:
+                if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise
+                if os.path.lexists(self.path):  # a file system without hard links
+                    raise OutputError(f"{self.path}: exists; use --force to overwrite it") from None
+                os.replace(self.tmp, self.path)
+            else:
+                os.unlink(self.tmp)
+        try:
+            dfd = os.open(os.path.dirname(self.path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass  # some file systems cannot fsync a folder; the data itself is synced
+        finally:
+            os.close(dfd)
 
     def abort(self) -> None:
         """Close and remove the temporary file; the old output stays."""

@@ -277,3 +277,23 @@ def test_an_output_set_is_all_or_nothing(tmp_path):
     assert [Path(n).read_bytes() for n in names] == [b"a", b"b"]
     with pytest.raises(OutputError, match="exists"):
         OutputSet(names)
+
+
+def test_a_file_that_appears_meanwhile_is_not_replaced_without_force(tmp_path):
+    out = tmp_path / "o.bin"
+    target = OutputFile(str(out))
+    target.open().write(b"ours")
+    out.write_bytes(b"someone else's, written while we worked")
+    with pytest.raises(OutputError, match="exists"):
+        target.commit()
+    assert out.read_bytes() == b"someone else's, written while we worked"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_replaced_file_keeps_its_permissions(capture, tmp_path):
+    out = tmp_path / "private.pcap"
+    out.write_bytes(b"old")
+    out.chmod(0o600)
+    r = nhrpscope("decrypt", str(capture), "-o", str(out), "--force")
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_bytes() != b"old"
