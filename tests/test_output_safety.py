@@ -297,3 +297,37 @@ def test_a_replaced_file_keeps_its_permissions(capture, tmp_path):
     r = nhrpscope("decrypt", str(capture), "-o", str(out), "--force")
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_bytes() != b"old"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs: a real ENOSPC (needs the right to mount; else skipped)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    try:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip(f"cannot mount a small tmpfs: {e}")
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {r.stderr.strip() or r.returncode}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True, timeout=30)
+
+
+def test_enospc_on_a_small_disk_leaves_the_old_output(small_disk, tmp_path):
+    big = Cap()
+    for i in range(600):
+        big.register(1.0 + i, f"172.16.{i // 200}.{i % 200 + 1}", f"192.168.1.{i % 250 + 1}", i)
+    src = big.write(tmp_path / "big.pcap")
+    assert src.stat().st_size > 64 * 1024
+    out = small_disk / "out.pcap"
+    out.write_bytes(b"old output")
+    before = Snapshot(out)
+    refused(nhrpscope("decrypt", str(src), "-o", str(out), "--force"), str(out), "no space")
+    assert before.untouched() and leftovers(small_disk) == []
+    (small_disk / "filler").write_bytes(b"\0" * 56 * 1024)  # what seed-lab needs is not left
+    r = nhrpscope("generate", "seed-lab", "-o", str(small_disk / "lab"), "--format", "pcapng",
+                  "--explain")
+    refused(r, "no space")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "out.pcap"]
