@@ -136,6 +136,8 @@ class OutputFile:
         if self.path == STDOUT:
             if sys.stdout is None:
                 raise OutputError("standard output: cannot write: closed")
+            if sys.stdout.isatty():  # a capture's bytes would drive the terminal
+                raise OutputError("standard output is a terminal; redirect it to a file or a pipe")
             sys.stdout.flush()
             self._direct = True
             self.fh = io.BufferedWriter(_File(os.dup(sys.stdout.fileno()), STDOUT), 1 << 16)

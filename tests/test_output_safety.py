@@ -331,3 +331,16 @@ def test_enospc_on_a_small_disk_leaves_the_old_output(small_disk, tmp_path):
                   "--explain")
     refused(r, "no space")
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "out.pcap"]
+
+
+def test_a_capture_is_not_written_to_a_terminal(capture):
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "nhrpscope", "decrypt", str(capture), "-o", "-"],
+                           stdout=follower, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    refused(r, "terminal")
