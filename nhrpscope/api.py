@@ -54,7 +54,7 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
             verify_all: bool = False, on_event: Callable | None = None,
             on_finding: Callable | None = None, write_merged: str | None = None,
             follow: bool = False, capture_keys: bool = True,
-            on_progress: OnProgress | None = None) -> Result:
+            on_progress: OnProgress | None = None, force: bool = False) -> Result:
     """Replay the captures ``paths`` (merged by time, duplicates dropped
     unless ``dedup`` is False; ``-`` is standard input) with the ESP keys of
     the files ``keys`` and the tcpdump ``-E`` specs ``esp``.
@@ -63,13 +63,14 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
     ``fast`` False decodes every frame fully; ``verify_all`` checks every
     ESP ICV. ``on_event``/``on_finding`` see timeline events and findings as
     they happen; ``write_merged`` writes the merged stream (pcapng) whose
-    frame numbers the result cites; ``follow`` reads a live capture
+    frame numbers the result cites (an existing file only if ``force``;
+    never an input: ``nhrpscope.output``); ``follow`` reads a live capture
     without reordering; ``capture_keys`` False ignores the keys a pcapng
     carries; ``on_progress`` gets the bytes replayed so far."""
     return replay(_paths(paths), tuple(keys), tuple(esp), stop=_stop(stop), on_event=on_event,
                   on_finding=on_finding, dedup=dedup, write_merged=write_merged, follow=follow,
                   fast=fast, verify_all=verify_all, capture_keys=capture_keys,
-                  on_progress=on_progress)
+                  on_progress=on_progress, force=force)
 
 
 def find_router(routers: Iterable[Router], text: str) -> Router:
@@ -135,4 +136,5 @@ def decrypt(in_path: str, out_path: str, *, keys: Iterable[str] = (), esp: Itera
     SAs used embedded in a pcapng Decryption Secrets Block."""
     store = load_keys(tuple(keys), tuple(esp))
     return decrypt_capture(str(in_path), str(out_path), store.db, embed_keys=embed_keys,
-                           force=force, on_secrets=secrets_handler(store, use=capture_keys))
+                           force=force, on_secrets=secrets_handler(store, use=capture_keys),
+                           inputs=tuple(keys))

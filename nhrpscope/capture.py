@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import struct
 import sys
 import zlib
@@ -530,10 +531,19 @@ class PcapWriter:
         fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
 
     def write(self, t: float, data: bytes, wire_len: int | None = None) -> None:
-        ticks = round(t * self.div)
+        ticks = _ticks(t, self.div, 1 << 32, "pcap")
         sec, frac = divmod(ticks, self.div)
         self.fh.write(struct.pack("<IIII", sec, frac, len(data), wire_len or len(data)))
         self.fh.write(data)
+
+
+def _ticks(t: float, per_second: int, max_seconds: int, fmt: str) -> int:
+    """``t`` in ``per_second`` ticks; a time the format cannot hold (a
+    damaged or hostile input's, say) is a CaptureError, not struct.error."""
+    if not (isinstance(t, int) or math.isfinite(t)) or not 0 <= t < max_seconds:
+        raise CaptureError(f"a frame's time ({float(t):g} s after 1970) cannot be written in {fmt}, "
+                           f"which holds 0 to {max_seconds:g} s")
+    return round(t * per_second)
 
 
 def _opt(code: int, val: bytes) -> bytes:
@@ -570,7 +580,7 @@ class PcapngWriter:
     def write(self, t: float, data: bytes, linktype: int, wire_len: int | None = None,
               comment: str | None = None) -> None:
         iface = self.interface(linktype)
-        ts = round(t * 1_000_000_000)
+        ts = _ticks(t, 1_000_000_000, (1 << 64) // 1_000_000_000, "pcapng")
         body = struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), wire_len or len(data))
         body += data + b"\0" * (-len(data) % 4)
         if comment:

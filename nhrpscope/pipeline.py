@@ -16,6 +16,7 @@ from itertools import chain
 from nhrpscope.capture import PcapngWriter
 from nhrpscope.errors import ReadingProcessError, UserError
 from nhrpscope.keystore import load_keys, secrets_handler
+from nhrpscope.output import OutputFile
 from nhrpscope.points import Stop, stamp
 from nhrpscope.replay.cache import CacheEntry
 from nhrpscope.replay.engine import Engine
@@ -93,7 +94,7 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
            on_finding: Callable | None = None, dedup: bool = True,
            write_merged: str | None = None, follow: bool = False, fast: bool = True,
            verify_all: bool = False, capture_keys: bool = True,
-           on_progress: OnProgress | None = None) -> Result:
+           on_progress: OnProgress | None = None, force: bool = False) -> Result:
     """Read, merge, decode and replay ``files``; stop at ``stop`` if given.
     ``fast`` False decodes every frame (no header-byte fast path);
     ``verify_all`` checks the ICV of every ESP packet, data too;
@@ -107,10 +108,7 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
     with ExitStack() as stack:
         writer = None
         if write_merged:
-            try:
-                fh = stack.enter_context(open(write_merged, "wb"))  # noqa: SIM115
-            except OSError as e:
-                raise UserError(f"{write_merged}: cannot write: {e.strerror or e}") from None
+            fh = stack.enter_context(OutputFile(write_merged, force=force, inputs=(*files, *opts.keys)))
             writer = PcapngWriter(fh)
         window = 0.0 if follow else 0.5
         src = CaptureSource(list(files), on_secrets=on_secrets, dedup=dedup, writer=writer,

@@ -7,8 +7,12 @@ and the SAs that were used written into a pcapng Decryption Secrets Block.
 from __future__ import annotations
 
 import struct
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from nhrpscope.capture import CaptureReader, PcapngWriter, PcapWriter
 from nhrpscope.dissectors.base import internet_checksum
@@ -18,6 +22,7 @@ from nhrpscope.dissectors.ip import IPv4, IPv6
 from nhrpscope.errors import UserError
 from nhrpscope.keys import DSB_ESP_SA, SADatabase, format_esp_sa
 from nhrpscope.keystore import OnSecrets
+from nhrpscope.output import STDOUT, OutputFile, check, failure
 
 # Nested ESP (ESP in ESP) is peeled one layer a pass; more than this is absurd.
 MAX_PASSES = 4
@@ -96,6 +101,40 @@ def strip_esp(data: bytes, pkt: Packet, sa_lookup: UsedSAs) -> bytes | None:
     return link + bytes(hdr) + payload
 
 
+class FrameSpool:
+    """Frames held in a temporary file (gone once closed) until the SAs used
+    are known: ``embed_keys``'s secrets block comes before the packets, and
+    a day's capture need not fit in memory."""
+
+    _HEAD = struct.Struct("<dIIII")  # time, link type, wire length, data length, comment length
+
+    def __init__(self) -> None:
+        self.fh: BinaryIO | None = None  # opened by the first frame
+
+    def add(self, t: float, data: bytes, linktype: int, wire: int, comment: str | None) -> None:
+        c = comment.encode("utf-8", "surrogatepass") if comment else b""
+        try:
+            if self.fh is None:
+                self.fh = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            self.fh.write(self._HEAD.pack(t, linktype, wire, len(data), len(c)) + data + c)
+        except OSError as e:
+            raise failure("the temporary file --embed-keys holds the frames in", e) from None
+
+    def __iter__(self) -> Iterator[tuple[float, bytes, int, int, str | None]]:
+        if self.fh is None:
+            return
+        self.fh.flush()
+        self.fh.seek(0)
+        while head := self.fh.read(self._HEAD.size):
+            t, linktype, wire, n, nc = self._HEAD.unpack(head)
+            data, c = self.fh.read(n), self.fh.read(nc)
+            yield t, data, linktype, wire, c.decode("utf-8", "surrogatepass") if c else None
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
 @dataclass
 class DecryptCounts:
     """What ``decrypt_capture`` did."""
@@ -108,16 +147,16 @@ class DecryptCounts:
 
 
 def decrypt_capture(infile: str, outfile: str, db: SADatabase, *, embed_keys: bool = False,
-                    force: bool = False, on_secrets: OnSecrets | None = None) -> DecryptCounts:
+                    force: bool = False, on_secrets: OnSecrets | None = None,
+                    inputs: Iterable[str] = ()) -> DecryptCounts:
     """Write ``infile`` to ``outfile`` with its ESP decrypted by ``db``'s SAs
     (or, ``embed_keys``, the SAs used embedded). ``outfile`` appears whole or
-    not at all (written as OUTFILE.part, then renamed)."""
+    not at all, and is never ``infile`` or one of ``inputs`` (the key
+    files): see ``nhrpscope.output``; ``-`` is standard output."""
     out = Path(outfile)
-    if out.exists() and not force:
-        raise UserError(f"{outfile}: exists; use --force to overwrite it")
-    if infile != "-" and out.exists() and out.resolve() == Path(infile).resolve():
-        raise UserError(f"{outfile}: is the input file; choose another output")
-    if embed_keys and out.suffix != ".pcapng":
+    target = OutputFile(outfile, force=force, inputs=(infile, *inputs))
+    check(outfile, force=force, inputs=target.inputs)  # before reading anything
+    if embed_keys and out.suffix != ".pcapng" and outfile != STDOUT:
         raise UserError(f"{outfile}: --embed-keys writes pcapng; name the output .pcapng")
     used = UsedSAs(db)
     reader = CaptureReader(infile, on_secrets=on_secrets)
@@ -126,59 +165,52 @@ def decrypt_capture(infile: str, outfile: str, db: SADatabase, *, embed_keys: bo
     if reader.format == "pcapng" and out.suffix == ".pcap":
         raise UserError(f"{outfile}: a pcapng input gives a pcapng output; name it .pcapng")
     counts = DecryptCounts()
-    tmp = out.with_name(out.name + ".part")
-    pending: list[tuple[float, bytes, int, int, str | None]] = []
-    try:
-        with reader, open(tmp, "wb") as fh:
-            ng: PcapngWriter | None = None
-            classic: PcapWriter | None = None
-            classic_linktype = 0
-            decoder = FrameDecoder(used)
-            single = FrameDecoder(used, reassemble=False)  # for re-reading rewritten frames
-            for fr in frames:
-                counts.frames += 1
-                data = fr.data
-                changed = False
-                pkt = decoder.decode(fr.linktype, data, frame=fr.number, time=fr.time)
-                has_esp = pkt.has("esp")
-                # One ESP layer a pass: nested ESP (ESP in ESP) peels in turn.
-                for _ in range(MAX_PASSES if not embed_keys else 0):
-                    new = strip_esp(data, pkt, used)
-                    if new is None:
-                        break
-                    data, changed = new, True
-                    pkt = single.decode(fr.linktype, data)
-                if has_esp:
-                    if changed:
-                        counts.decrypted += 1
-                    else:
-                        counts.kept += 1
-                wire = fr.wire_len if not changed else len(data)
-                if embed_keys:
-                    pending.append((fr.time, data, fr.linktype, wire, fr.comment))
-                elif pcapng:
-                    ng = ng or PcapngWriter(fh)
-                    ng.write(fr.time, data, fr.linktype, wire, fr.comment)
+    with reader, closing(FrameSpool()) as pending, target as fh:
+        ng: PcapngWriter | None = None
+        classic: PcapWriter | None = None
+        classic_linktype = 0
+        decoder = FrameDecoder(used)
+        single = FrameDecoder(used, reassemble=False)  # for re-reading rewritten frames
+        for fr in frames:
+            counts.frames += 1
+            data = fr.data
+            changed = False
+            pkt = decoder.decode(fr.linktype, data, frame=fr.number, time=fr.time)
+            has_esp = pkt.has("esp")
+            # One ESP layer a pass: nested ESP (ESP in ESP) peels in turn.
+            for _ in range(MAX_PASSES if not embed_keys else 0):
+                new = strip_esp(data, pkt, used)
+                if new is None:
+                    break
+                data, changed = new, True
+                pkt = single.decode(fr.linktype, data)
+            if has_esp:
+                if changed:
+                    counts.decrypted += 1
                 else:
-                    if classic is None:
-                        classic, classic_linktype = PcapWriter(fh, fr.linktype, nanosecond=True), fr.linktype
-                    if fr.linktype != classic_linktype:
-                        raise UserError(f"{infile}: frame {fr.number}: several link types; "
-                                        "write .pcapng instead")
-                    classic.write(fr.time, data, wire)
+                    counts.kept += 1
+            wire = fr.wire_len if not changed else len(data)
             if embed_keys:
-                if DSB_ESP_SA is None:
-                    raise UserError("the pcapng ESP secrets block type is unknown; cannot embed keys")
-                w = PcapngWriter(fh)
-                w.secrets(DSB_ESP_SA, format_esp_sa(list(used.used.values()), lossy=True).encode())
-                for t, data, lt, wire, comment in pending:
-                    w.write(t, data, lt, wire, comment)
-                counts.embedded = len(used.used)
-            elif ng is None and classic is None:
-                PcapWriter(fh, 1)  # an empty capture is still a capture
-        tmp.replace(out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+                pending.add(fr.time, data, fr.linktype, wire, fr.comment)
+            elif pcapng:
+                ng = ng or PcapngWriter(fh)
+                ng.write(fr.time, data, fr.linktype, wire, fr.comment)
+            else:
+                if classic is None:
+                    classic, classic_linktype = PcapWriter(fh, fr.linktype, nanosecond=True), fr.linktype
+                if fr.linktype != classic_linktype:
+                    raise UserError(f"{infile}: frame {fr.number}: several link types; "
+                                    "write .pcapng instead")
+                classic.write(fr.time, data, wire)
+        if embed_keys:
+            if DSB_ESP_SA is None:
+                raise UserError("the pcapng ESP secrets block type is unknown; cannot embed keys")
+            w = PcapngWriter(fh)
+            w.secrets(DSB_ESP_SA, format_esp_sa(list(used.used.values()), lossy=True).encode())
+            for t, data, lt, wire, comment in pending:
+                w.write(t, data, lt, wire, comment)
+            counts.embedded = len(used.used)
+        elif ng is None and classic is None:
+            PcapWriter(fh, 1)  # an empty capture is still a capture
     counts.warnings = list(reader.warnings)
     return counts

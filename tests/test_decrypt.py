@@ -167,3 +167,19 @@ def test_no_capture_keys_sees_what_someone_without_keys_sees():
     assert len(a["registrations"]) > 0 and b["registrations"] == [] and b["routers"] == []
     assert {f["code"] for f in b["findings"]} == {"esp-no-key"}
     assert len(b["ipsec"]["ike"]) == 4  # the negotiations show without keys
+
+
+def test_embed_keys_holds_the_frames_on_disk_not_in_memory():
+    """--embed-keys writes its secrets block before the packets, so the
+    frames wait; they wait in a temporary file, every field kept."""
+    from nhrpscope.rewrite import FrameSpool
+
+    frames = [(1_700_000_000.123456789, b"\x45" * 1500, 1, 1514, "first \u00e9"),
+              (1_700_000_001.5, b"", 101, 0, None), (2.0, bytes(range(256)), 276, 9000, "")]
+    spool = FrameSpool()
+    for f in frames:
+        spool.add(*f)
+    assert spool.fh is not None and spool.fh.tell() > 1756  # on disk
+    assert [(*f[:4], f[4] or None) for f in frames] == list(spool)
+    spool.close()
+    assert list(FrameSpool()) == []  # no frame, no temporary file

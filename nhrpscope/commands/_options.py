@@ -39,13 +39,26 @@ def key_options(f: F) -> F:
     return f
 
 
+def _force(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["nhrpscope.force"] = True
+
+
+def force_used() -> bool:
+    """True under --force: an existing --write-merged file is replaced."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get("nhrpscope.force"))
+
+
 def merge_options(f: F) -> F:
-    """--no-dedup, --write-merged and the key options: for commands that replay."""
+    """--no-dedup, --write-merged (with --force) and the key options: for
+    commands that replay."""
+    f = click.option("--force", is_flag=True, expose_value=False, callback=_force,
+                     help="Replace the --write-merged file if it exists (never an input).")(f)
     f = click.option("--no-dedup", is_flag=True,
                      help="Keep packets seen twice (by default the same IP packet seen again "
                           "within 1 s, TTL and checksum aside, counts once).")(f)
-    f = click.option("--write-merged", "write_merged", type=click.Path(dir_okay=False),
-                     default=None, metavar="OUT.pcapng",
+    f = click.option("--write-merged", "write_merged", default=None, metavar="OUT.pcapng",
                      help="Write the merged, de-duplicated stream whose frame numbers "
-                          "the output cites.")(f)
+                          "the output cites (refused if it exists, unless --force).")(f)
     return key_options(f)

@@ -14,8 +14,10 @@ import click
 
 from nhrpscope import api
 from nhrpscope.api import Result
-from nhrpscope.commands._options import capture_keys_used
+from nhrpscope.commands._options import capture_keys_used, force_used
+from nhrpscope.errors import UserError
 from nhrpscope.pipeline import OnProgress
+from nhrpscope.render.terminal import printable_line
 
 
 def echo_json(doc: Any, **kw: Any) -> None:
@@ -36,9 +38,9 @@ def echo_json(doc: Any, **kw: Any) -> None:
 
 def warn(result: Result) -> None:
     for w in result.analysis.capture.warnings:
-        click.echo(f"nhrpscope: warning: {w}", err=True)
+        click.echo(f"nhrpscope: warning: {printable_line(w)}", err=True)
     for n in result.key_notes:
-        click.echo(f"nhrpscope: keys from the capture: {n}", err=True)
+        click.echo(f"nhrpscope: keys from the capture: {printable_line(n)}", err=True)
 
 
 @contextmanager
@@ -69,8 +71,12 @@ def replay(files: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[
            **options: Any) -> Result:
     """``api.analyze`` with the key options, a progress bar on a terminal,
     and the warnings printed."""
+    if options.get("write_merged") == "-":
+        raise UserError("--write-merged -: standard output carries the report; give a file name")
+    if "-" in files and sys.stdin is None:
+        raise UserError("standard input ('-') is closed")
     with progress(files) as on_progress:
         rp = api.analyze(files, keys=key_files, esp=esp_specs, capture_keys=capture_keys_used(),
-                         on_progress=on_progress, **options)
+                         on_progress=on_progress, force=force_used(), **options)
     warn(rp)
     return rp

@@ -10,6 +10,7 @@ import click
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import FILES, merge_options
 from nhrpscope.commands._output import echo_json, replay
+from nhrpscope.render.terminal import printable_line
 from nhrpscope.replay.findings import at_or_above
 
 
@@ -33,8 +34,8 @@ def analyze(files: tuple[str, ...], fmt: str, fail_on: str | None, follow: bool,
     resolutions, shortcuts, IPsec SAs and findings, each citing its frames."""
 
     def live(f: Any) -> None:
-        click.echo(f"[{f.severity}] {f.code}: {f.message} (frames "
-                   f"{', '.join(map(str, f.frames))})", err=fmt == "json")
+        click.echo(printable_line(f"[{f.severity}] {f.code}: {f.message} (frames "
+                                  f"{', '.join(map(str, f.frames))})"), err=fmt == "json")
         sys.stdout.flush()
 
     with edges():

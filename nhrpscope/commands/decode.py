@@ -11,6 +11,8 @@ import click
 from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
+from nhrpscope.errors import UserError
+from nhrpscope.render.terminal import printable_line
 
 
 @click.command(short_help="A capture frame by frame, as text or JSON lines.")
@@ -29,12 +31,14 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
     from nhrpscope.render.text import summary, tree
 
     with edges():
+        if file == "-" and sys.stdin is None:
+            raise UserError("standard input ('-') is closed")
         dec = api.decode(file, keys=key_files, esp=esp_specs, capture_keys=capture_keys_used(),
                          only=only, count=count, count_esp=fmt == "text")
         out = sys.stdout
         console = None
         if fmt == "text" and out.isatty():
-            from rich.console import Console
+            from nhrpscope.render.terminal import Console
 
             console = Console(highlight=False)
         with closing(iter(dec)) as packets:  # closed early: the reading process stops
@@ -59,9 +63,9 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
                         out.write(line + "\n")
             out.flush()
         for w in dec.warnings:
-            click.echo(f"nhrpscope: warning: {w}", err=True)
+            click.echo(f"nhrpscope: warning: {printable_line(w)}", err=True)
         for where in dec.key_notes:
-            click.echo(f"nhrpscope: keys from the capture: {where}", err=True)
+            click.echo(f"nhrpscope: keys from the capture: {printable_line(where)}", err=True)
         if dec.esp_stats and fmt == "text":
             click.echo(_esp_summary(dec.esp_stats), err=True)
 

@@ -6,6 +6,7 @@ import click
 
 from nhrpscope.commands._edge import edges
 from nhrpscope.errors import UserError
+from nhrpscope.output import check
 from nhrpscope.sim import MAX_DURATION
 
 
@@ -65,16 +66,12 @@ def generate(scenario: str | None, out: str | None, list_: bool, ipsec: bool | N
             raise UserError(f"generate: --spokes and --packets apply to scenarios with a [scale] table "
                             f"(such as 'scale'), not to {sc.name}")
         on = sc.ipsec.enabled if ipsec is None else ipsec
-        if not force:
-            existing = [str(p) for p in output_paths(out, fmt, ipsec=on, explain=explain) if p.exists()]
-            if existing:
-                raise UserError(f"generate: {existing[0]} exists; use --force to overwrite")
+        inputs = [scenario]  # a scenario file is never overwritten
+        for p in output_paths(out, fmt, ipsec=on, explain=explain):
+            check(str(p), force=force, inputs=inputs)  # refused before the simulation runs
         opts = Options(seed=seed, duration=duration, ipsec=ipsec, tap=tap, spokes=spokes, packets=packets)
         result = simulate(sc, opts)
-        try:
-            paths = write_outputs(result, out, fmt, explain=explain)
-        except OSError as e:
-            raise UserError(f"generate: cannot write {e.filename or out}: {e.strerror or e}") from None
+        paths = write_outputs(result, out, fmt, explain=explain, force=force, inputs=inputs)
         t = result.truth
         findings = sorted({f["code"] for f in t.get("findings", [])})
         click.echo(f"{paths[0]}: {t['capture']['frames']} frames, {result.duration:g} s of scenario "

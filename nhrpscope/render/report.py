@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import sys
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from nhrpscope.render.terminal import Console, Table
+from nhrpscope.render.timefmt import utc
 from nhrpscope.replay.model import Analysis
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -102,7 +101,7 @@ def print_report(a: Analysis, console: Console | None = None) -> None:
     cap = a.capture
     when = "-"
     if cap.first is not None:
-        when = _dt.datetime.fromtimestamp(cap.first, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = utc(cap.first)
     dur = (cap.last - cap.first) if cap.first is not None and cap.last is not None else 0.0
     console.print(f"[bold]Capture[/] {cap.file}: {cap.frames} frames from {when}, {dur:.3f} s"
                   + (f", {cap.duplicates} duplicates dropped" if cap.duplicates else ""))

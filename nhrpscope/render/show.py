@@ -12,7 +12,6 @@ Each output starts with one line saying it was inferred from a capture.
 
 from __future__ import annotations
 
-import datetime as _dt
 import ipaddress
 import os
 import re
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nhrpscope.api import Result, UserError, cache_at, find_router
+from nhrpscope.render.timefmt import utc
 from nhrpscope.replay.cache import INCOMPLETE, NEGATIVE, STATIC, CacheEntry, ios_duration
 from nhrpscope.replay.model import Router
 
@@ -146,7 +146,7 @@ def _nth_interface(name: str, i: int) -> str:
 
 def when(v: RouterView | CryptoView) -> str:
     """When a view is taken: UTC time, seconds after the first frame, frame."""
-    ts = _dt.datetime.fromtimestamp(v.time, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    ts = utc(v.time, "%Y-%m-%d %H:%M:%S", millis=True)
     parts = []
     if v.first is not None:
         parts.append(f"+{v.time - v.first:.3f} s")

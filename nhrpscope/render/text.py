@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nhrpscope.render.jsonout import to_jsonable
+from nhrpscope.render.terminal import printable_line
 
 NHRP_TITLES = {
     "resolution-request": "Resolution Request", "resolution-reply": "Resolution Reply",
@@ -54,7 +55,8 @@ def _nhrp_info(n: Any) -> str:
 
 def summary(pkt: Any, t0: float = 0.0) -> str:
     """One line per frame: number, relative time, outer addresses, protocol,
-    length and what the innermost interesting layer says."""
+    length and what the innermost interesting layer says (safe on a
+    terminal: ``printable_line``)."""
     src = dst = ""
     proto = ""
     info: list[str] = []
@@ -133,7 +135,8 @@ def summary(pkt: Any, t0: float = 0.0) -> str:
     if probs:
         info.append(f"[malformed: {probs[0].reason}]")
     addr = f"{src} → {dst}" if src else (pkt.layers[0].proto if pkt.layers else "?")
-    return f"{pkt.frame:>6} {pkt.time - t0:>11.6f} {addr:<33} {proto or '?':<6} {pkt.wire_len:>5} {' '.join(info)}"
+    return printable_line(f"{pkt.frame:>6} {pkt.time - t0:>11.6f} {addr:<33} {proto or '?':<6} "
+                          f"{pkt.wire_len:>5} {' '.join(info)}")
 
 
 def tree(pkt: Any) -> list[str]:
@@ -147,7 +150,7 @@ def tree(pkt: Any) -> list[str]:
     for p in pkt.problems:
         what = "note" if p.severity == "note" else "malformed"
         lines.append(f"  ! {what} at offset {p.offset} ({p.layer or '?'}): {p.reason}")
-    return lines
+    return [printable_line(ln) for ln in lines]  # comments and fields come from the capture
 
 
 # Shown in hex, as the RFCs and Wireshark write them.

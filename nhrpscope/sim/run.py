@@ -10,9 +10,12 @@ unseeded random source: the same scenario and seed give the same bytes.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
+from nhrpscope.output import OutputError, OutputSet
 from nhrpscope.sim.explain import narrative
 from nhrpscope.sim.net import mac_for
 from nhrpscope.sim.result import EPOCH, EPOCH_INT, EPOCH_US, Options, Result, ethernet
@@ -35,6 +38,9 @@ def simulate(scenario: Scenario, opts: Options | None = None) -> Result:
 
 def output_paths(out: str, fmt: str, *, ipsec: bool, explain: bool) -> list[Path]:
     base = Path(out)
+    if out in ("", "-") or out.endswith(os.sep) or base.name in ("", ".", ".."):
+        raise OutputError(f"{out or repr(out)}: give the outputs' name (without extension), "
+                          "not a folder or standard output")
     paths = [base.with_name(base.name + "." + fmt), base.with_name(base.name + ".truth.json")]
     if ipsec:
         paths += [base.with_name(base.name + s) for s in (".esp_sa", ".secrets", ".xfrm")]
@@ -49,12 +55,19 @@ def stamp(t: float) -> Decimal:
     return (EPOCH_US + round(t * 1_000_000)) / _MILLION
 
 
-def write_outputs(result: Result, out: str, fmt: str = "pcap", *, explain: bool = False) -> list[Path]:
+def write_outputs(result: Result, out: str, fmt: str = "pcap", *, explain: bool = False,
+                  force: bool = True, inputs: Iterable[str] = ()) -> list[Path]:
+    """Write the capture, the truth, the key files and the narrative: all
+    of them or, on a failure (a full disk, say), none (``OutputSet``).
+    ``force`` False refuses any that exists; ``inputs`` (the scenario
+    file) are never overwritten."""
     from nhrpscope.capture import LINKTYPE_ETHERNET, PcapngWriter, PcapWriter
 
     paths = output_paths(out, fmt, ipsec=result.ipsec, explain=explain)
     cap_path = paths[0]
-    with open(cap_path, "wb") as fh:
+    texts: list[str] = []
+    with OutputSet([str(p) for p in paths], force=force, inputs=inputs) as outs:
+        fh = outs.open(0)
         if fmt == "pcapng":
             w = PcapngWriter(fh)
             if result.sas:
@@ -67,16 +80,17 @@ def write_outputs(result: Result, out: str, fmt: str = "pcap", *, explain: bool 
             pw = PcapWriter(fh, LINKTYPE_ETHERNET)
             for t, frame, _ in result.iter_frames():
                 pw.write((EPOCH_INT * 1_000_000 + round(t * 1_000_000)) / 1_000_000, frame)
-    result.truth["capture"]["file"] = cap_path.name
-    paths[1].write_text(json.dumps(result.truth, indent=2) + "\n", encoding="utf-8")
-    if result.ipsec:
-        from nhrpscope.keys import format_esp_sa, format_tcpdump_secrets, format_xfrm
+        result.truth["capture"]["file"] = cap_path.name
+        texts.append(json.dumps(result.truth, indent=2) + "\n")
+        if result.ipsec:
+            from nhrpscope.keys import format_esp_sa, format_tcpdump_secrets, format_xfrm
 
-        paths[2].write_text(format_esp_sa(result.sas), encoding="utf-8")
-        paths[3].write_text(format_tcpdump_secrets(result.sas, lossy=True), encoding="utf-8")
-        paths[4].write_text(format_xfrm(result.sas), encoding="utf-8")
-    if explain:
-        paths[-1].write_text(narrative(result, cap_path.name), encoding="utf-8")
+            texts += [format_esp_sa(result.sas), format_tcpdump_secrets(result.sas, lossy=True),
+                      format_xfrm(result.sas)]
+        if explain:
+            texts.append(narrative(result, cap_path.name))
+        for i, text in enumerate(texts, start=1):
+            outs.open(i).write(text.encode("utf-8"))
     return paths
 
 
