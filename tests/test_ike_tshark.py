@@ -81,10 +81,13 @@ def _ours_transforms(version: int, payloads: tuple) -> list:
     return out
 
 
-@pytest.mark.parametrize("name", _ike_captures() or ["(none)"])
+def test_committed_captures_carry_ike() -> None:
+    """The comparison below has something to compare."""
+    assert _ike_captures()
+
+
+@pytest.mark.parametrize("name", _ike_captures())
 def test_ike_agrees_with_tshark(name: str, tshark: str) -> None:
-    if name == "(none)":
-        pytest.skip("no committed capture carries IKE")
     path = CAPTURES / name
     r = subprocess.run([tshark, "-r", str(path), "-T", "json", "--no-duplicate-keys", "-Y", "isakmp"],
                        capture_output=True, text=True, timeout=120, check=True)

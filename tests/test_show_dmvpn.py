@@ -159,11 +159,9 @@ def test_nated_spoke_has_attribute_n(tmp_path):
 
 
 def test_seed_lab_scenario(tmp_path):
-    try:
-        from nhrpscope.sim.run import simulate, write_outputs
-        from nhrpscope.sim.scenario import load_scenario
-    except ImportError:
-        pytest.skip("nhrpscope.sim is not available")
+    from nhrpscope.sim.run import simulate, write_outputs
+    from nhrpscope.sim.scenario import load_scenario
+
     paths = write_outputs(simulate(load_scenario("seed-lab")), str(tmp_path / "seed-lab"))
     hub = rows(show("dmvpn", str(paths[0]), "--router", "172.16.15.2"))
     assert [(r[1], r[3], r[5]) for r in hub] == [(R2, "UP", "D"), (R3, "UP", "D"), (R4, "UP", "D")]
