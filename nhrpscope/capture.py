@@ -512,11 +512,6 @@ def _first_comment(opts: bytes, endian: str) -> str | None:
     return None
 
 
-def read_frames(path: str | Path, on_secrets: SecretsHandler | None = None) -> Iterator[Frame]:
-    """Convenience: the frames of one file (warnings dropped)."""
-    with CaptureReader(path, on_secrets) as r:
-        yield from r
-
 
 # -- writing -------------------------------------------------------------------
 

@@ -162,13 +162,6 @@ class NhrpCache:
             if not lst:
                 del self._by_nbma[e.nbma or ""]
 
-    def expire(self, t: float) -> list[CacheEntry]:
-        """Drop what expired by ``t``; returns it."""
-        gone = [e for e in self.entries.values() if not e.alive(t)]
-        for e in gone:
-            self._drop(e)
-        return gone
-
     def mark_used(self, nbma: str) -> None:
         for e in self._by_nbma.get(nbma, ()):
             e.flags.add("used")

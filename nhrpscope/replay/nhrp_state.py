@@ -70,7 +70,6 @@ class RegistrationTxn(Machine):
         ("sent", "request"): "sent",  # retransmission, same request id
         ("sent", "reply-ack"): "registered",  # 5.2.4, CIE code 0
         ("sent", "reply-nak"): "rejected",  # 5.2.4, CIE code != 0
-        ("sent", "retried"): "unanswered",  # a new request id followed
         ("sent", "timeout"): "unanswered",  # REPLY_TIMEOUT passed, capture went on
         ("sent", "capture-end"): "pending",  # capture ended before the timeout
         ("unanswered", "reply-ack"): "registered",  # a late reply still counts

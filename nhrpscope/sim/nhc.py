@@ -153,7 +153,7 @@ class NhcRouter(RouterBase):
                 return reg
         return next(iter(self.regs.values()), None)
 
-    def resolve(self, target: str, why: str, trigger: list[Wire] | None = None) -> None:
+    def resolve(self, target: str, why: str) -> None:
         if target in self.pending or target in self.cache:
             return
         if self.negative.get(target, -1.0) > self.host.now:
@@ -240,4 +240,4 @@ class NhcRouter(RouterBase):
                 [wire], self.host.now)
             return
         self.ledger.redirect_acted(wire)
-        self.resolve(dst, f"the hub's traffic indication says {dst} is reachable directly", [wire])
+        self.resolve(dst, f"the hub's traffic indication says {dst} is reachable directly")

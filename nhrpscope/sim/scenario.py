@@ -203,11 +203,6 @@ class _Lines:
         return 1
 
 
-def _locate(text: str, path: tuple[Any, ...]) -> int:
-    """1-based line of ``path`` in ``text`` (see ``_Lines.locate``)."""
-    return _Lines(text).locate(path)
-
-
 def _dotted(path: tuple[Any, ...]) -> str:
     out = ""
     for p in path:
