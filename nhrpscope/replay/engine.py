@@ -344,6 +344,7 @@ class Engine:
                     # addresses) cannot be told from absent, so the packet moves no
                     # state; capture-truncated says so.
                     self.cuts.nhrp += 1
+                    self.nhrp.cut(fr, src, dst)
                     return
                 checksum_bad = la.checksum_ok is False
                 length_bad = _nhrp_problems(pkt, i)

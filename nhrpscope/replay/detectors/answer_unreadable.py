@@ -5,13 +5,29 @@ from __future__ import annotations
 
 from nhrpscope.replay.detectors._words import cite_last, unreadable
 from nhrpscope.replay.detectors.base import Context, Rule
-from nhrpscope.replay.facts.nhrp import RegistrationUnanswered, ResolutionUnanswered
+from nhrpscope.replay.facts.nhrp import (
+    CUT,
+    RegistrationUnanswered,
+    ResolutionUnanswered,
+    UnreadableFrames,
+)
 
 RULE = Rule("answer-unreadable", "warning",
             "An NHRP request shows no answer, but frames towards its sender that could carry "
             "it could not be read (ESP without a working key, or cut packets): give the "
             "missing ESP key or capture whole packets before blaming the responder.")
 READS = (RegistrationUnanswered, ResolutionUnanswered)
+
+
+def _advice(what: tuple[UnreadableFrames, ...]) -> str:
+    cut = any(u.why == CUT for u in what)
+    esp = any(u.why != CUT for u in what)
+    if cut and not esp:
+        return "Capture whole packets (a larger snap length) to see whether it was answered."
+    if esp and not cut:
+        return "Give the key of that SA (or check it) to see whether it was answered."
+    return ("Give the key of that SA and capture whole packets to see whether it was "
+            "answered.")
 
 
 def on(ctx: Context, fact: RegistrationUnanswered | ResolutionUnanswered) -> None:
@@ -27,7 +43,6 @@ def on(ctx: Context, fact: RegistrationUnanswered | ResolutionUnanswered) -> Non
     f = RULE.raise_(
         ctx, subject,
         f"{ctx.name(who)}'s {asked} show no reply, but the reply may be in what could not be "
-        f"read towards it: {unreadable(fact.unreadable)}. Give the key of that SA (or check "
-        f"it) to see whether it was answered.",
+        f"read towards it: {unreadable(fact.unreadable)}. {_advice(fact.unreadable)}",
         frames, time=fact.time, routers=[who or ""])
     cite_last(f, fact.frames)

@@ -28,6 +28,11 @@ class UnreadableMark:
     src: str | None  # only frames from this wire address (None: from anyone)
     dst: str
     seen: dict[tuple[int, str, str], tuple[int, int, int, int]]
+    cut: int = 0  # NHRP packets towards ``dst`` the snap length had cut by then
+
+
+# UnreadableFrames.why of NHRP packets the snap length cut
+CUT = "cut by the snap length"
 
 
 @dataclass(frozen=True, slots=True)

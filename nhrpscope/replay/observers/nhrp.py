@@ -12,13 +12,14 @@ the routers, the caches, the transactions by RFC key, the deadlines.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
 from nhrpscope.dissectors.nhrp import NhrpPacket
 from nhrpscope.replay.cache import NhrpCache
 from nhrpscope.replay.facts.nhrp import (
+    CUT,
     HopCountZero,
     NatDetected,
     UnreadableFrames,
@@ -81,6 +82,10 @@ class Transactions:
                     del self.by_key[k]
 
 
+# How many of the latest cut NHRP packets towards one address are kept to cite
+_CUT_KEPT = 16
+
+
 class NhrpObserver:
     """``schedule(when, txn)``: fire ``txn``'s timeout at ``when``;
     ``expire_at(when, hub, key, spoke)``: look at a hub's binding then."""
@@ -104,6 +109,9 @@ class NhrpObserver:
         # the authentication passwords each sender used towards each receiver
         self.pair_pw: dict[tuple[str, str], set[str | None]] = {}
         self.pair_pw_frame: dict[tuple[str, str], int] = {}
+        # NHRP packets the snap length cut, by the wire address they went to:
+        # how many, and the latest (frame, sender) of them
+        self.cut_towards: dict[str, tuple[int, list[tuple[int, str | None]]]] = {}
         self.handlers: dict[str, Callable[[Message], None]] = {
             "registration-request": self.registrations.request,
             "registration-reply": self.registrations.reply,
@@ -172,20 +180,39 @@ class NhrpObserver:
 
     # ------------------------------------------------------------------ unreadable answers
 
+    def cut(self, fr: int, src: str | None, dst: str | None) -> None:
+        """An NHRP packet from ``src`` to ``dst`` (wire addresses) that the
+        snap length cut: it moves no state, but an answer may be in it."""
+        if not dst:
+            return
+        n, last = self.cut_towards.get(dst, (0, []))
+        last.append((fr, src))
+        if len(last) > _CUT_KEPT:
+            del last[0]
+        self.cut_towards[dst] = (n + 1, last)
+
     def unreadable_mark(self, src: str | None, dst: str | None) -> UnreadableMark | None:
         """At a request: what could not be read so far towards its sender
         ``dst`` (a wire address), from ``src`` (None: from anyone)."""
-        return None if not dst else self.tunnel.esp.mark(src, dst)
+        if not dst:
+            return None
+        return replace(self.tunnel.esp.mark(src, dst), cut=self.cut_towards.get(dst, (0,))[0])
 
     def unreadable_since(self, mark: UnreadableMark | None) -> tuple[UnreadableFrames, ...]:
         """When a request went unanswered: the frames towards its sender that
-        could not be read since it asked, where its answer may be. ESP
-        without a working key is one source; frames cut by the snap length
-        would be another, listed here the same way once the capture facts
-        say which frames were cut."""
+        could not be read since it asked, where its answer may be: ESP
+        without a working key, and NHRP packets the snap length cut."""
         if mark is None:
             return ()
-        return tuple(self.tunnel.esp.unreadable_since(mark))
+        out = list(self.tunnel.esp.unreadable_since(mark))
+        n, last = self.cut_towards.get(mark.dst, (0, []))
+        new = n - mark.cut
+        frames = tuple(fr for fr, src in last[-new:] if mark.src is None or src == mark.src) \
+            if new > 0 else ()
+        if frames:  # cited as ESP's are: the first and the last
+            out.append(UnreadableFrames(f"NHRP packets to {mark.dst}", CUT, len(frames),
+                                        tuple(dict.fromkeys((frames[0], frames[-1])))))
+        return tuple(out)
 
     # ------------------------------------------------------------------ time
 
