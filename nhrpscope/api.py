@@ -12,18 +12,34 @@ names the file or the option at fault.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 from nhrpscope.decoding import Decoding
 from nhrpscope.errors import NhrpscopeError, ReadingProcessError, UserError
-from nhrpscope.keystore import load_keys, secrets_handler
-from nhrpscope.pipeline import OnProgress, Result, replay, replay_again
 from nhrpscope.points import Stop, checked, parse_point
-from nhrpscope.replay.cache import STATIC, CacheEntry
-from nhrpscope.replay.model import Router
-from nhrpscope.rewrite import DecryptCounts, decrypt_capture
+
+if TYPE_CHECKING:
+    from nhrpscope.pipeline import OnProgress, Result
+    from nhrpscope.replay.cache import CacheEntry
+    from nhrpscope.replay.model import Router
+    from nhrpscope.rewrite import DecryptCounts
+
+# Names the API gives from the modules below it, loaded when first used:
+# `decode` needs no replay engine, `analyze` no decrypting writer.
+_LAZY = {"Result": "nhrpscope.pipeline", "OnProgress": "nhrpscope.pipeline",
+         "CacheEntry": "nhrpscope.replay.cache", "Router": "nhrpscope.replay.model",
+         "DecryptCounts": "nhrpscope.rewrite"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 Paths = str | PathLike[str] | Iterable[str | PathLike[str]]
 Point = float | str | Stop  # a time, "TIME|+SECONDS|frame:N", or a parsed Stop
@@ -67,6 +83,8 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
     never an input: ``nhrpscope.output``); ``follow`` reads a live capture
     without reordering; ``capture_keys`` False ignores the keys a pcapng
     carries; ``on_progress`` gets the bytes replayed so far."""
+    from nhrpscope.pipeline import replay
+
     return replay(_paths(paths), tuple(keys), tuple(esp), stop=_stop(stop), on_event=on_event,
                   on_finding=on_finding, dedup=dedup, write_merged=write_merged, follow=follow,
                   fast=fast, verify_all=verify_all, capture_keys=capture_keys,
@@ -104,6 +122,10 @@ def cache_at(result_or_paths: Result | Paths, router: str | Router, t: Point | N
     replay ended in, not a history (standard input cannot be read twice).
     From paths: replayed up to ``t`` (``analyze_options`` as ``analyze``
     takes them)."""
+    from nhrpscope.pipeline import Result, replay_again
+    from nhrpscope.replay.cache import STATIC
+    from nhrpscope.replay.model import Router
+
     stop = _stop(t)
     if isinstance(result_or_paths, Result):
         res = result_or_paths
@@ -134,6 +156,9 @@ def decrypt(in_path: str, out_path: str, *, keys: Iterable[str] = (), esp: Itera
     """Write ``in_path`` to ``out_path`` with every decryptable ESP packet
     replaced by its clear payload, or (``embed_keys``) the ESP kept and the
     SAs used embedded in a pcapng Decryption Secrets Block."""
+    from nhrpscope.keystore import load_keys, secrets_handler
+    from nhrpscope.rewrite import decrypt_capture
+
     store = load_keys(tuple(keys), tuple(esp))
     return decrypt_capture(str(in_path), str(out_path), store.db, embed_keys=embed_keys,
                            force=force, on_secrets=secrets_handler(store, use=capture_keys),

@@ -3,31 +3,65 @@
 Exit codes: 0 fine, 1 findings at or above ``--fail-on``, 2 bad usage or
 unreadable input (one line on stderr, never a traceback). Each command
 lives in its own module under ``nhrpscope/commands/``; this module gathers
-them under ``main``, the ``nhrpscope`` entry point.
+them under ``main``, the ``nhrpscope`` entry point, and imports a command's
+module only when that command runs (or ``--help`` lists it): ``generate``
+need not load the replay engine, nor ``analyze`` the simulator.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
 from nhrpscope import __version__
-from nhrpscope.commands._edge import edges
-from nhrpscope.commands.analyze import analyze
-from nhrpscope.commands.decode import decode
-from nhrpscope.commands.decrypt import decrypt
-from nhrpscope.commands.generate import generate
-from nhrpscope.commands.show import show
-from nhrpscope.commands.timeline import timeline
-from nhrpscope.errors import UserError
 
-__all__ = ["UserError", "edges", "main"]  # UserError, edges: where they were before 0.x
+# name -> (module under nhrpscope.commands, attribute, one line for --help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "analyze": ("analyze", "analyze", "Routers, registrations, shortcuts, IPsec SAs and findings."),
+    "decode": ("decode", "decode", "A capture frame by frame, as text or JSON lines."),
+    "decrypt": ("decrypt", "decrypt",
+                "Write a capture with its ESP decrypted (or its keys embedded)."),
+    "generate": ("generate", "generate", "Simulate a DMVPN scenario and write its capture."),
+    "show": ("show", "show", "What the routers would have printed (show dmvpn, ip nhrp, crypto)."),
+    "timeline": ("timeline", "timeline", "The NHRP exchanges and state changes, in order."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        module, attr, _ = entry
+        cmd = getattr(importlib.import_module(f"nhrpscope.commands.{module}"), attr)
+        assert isinstance(cmd, click.Command)
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # the one-line help without importing every command's module
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][2]) for name in sorted(COMMANDS)])
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nhrpscope")
 def main() -> None:
     """nhrpscope: read DMVPN captures (mGRE, NHRP, IPsec ESP)."""
 
 
-for _command in (analyze, decode, decrypt, generate, show, timeline):
-    main.add_command(_command)
+def __getattr__(name: str) -> Any:
+    # UserError and edges lived here before 0.x; imported on demand
+    if name == "UserError":
+        from nhrpscope.errors import UserError
+
+        return UserError
+    if name == "edges":
+        from nhrpscope.commands._edge import edges
+
+        return edges
+    raise AttributeError(name)

@@ -10,9 +10,9 @@ from nhrpscope.capture import CaptureReader, Record
 from nhrpscope.dissectors.esp import EspHeader
 from nhrpscope.dissectors.frame import FrameDecoder, Packet
 from nhrpscope.keystore import KeyStore, load_keys, secrets_handler
-from nhrpscope.pipeline import guarded_staged
 from nhrpscope.replay.fastpath import Classifier
 from nhrpscope.replay.source import CaptureSource
+from nhrpscope.staging import guarded_staged
 
 # --only LAYER: the layers that make a frame wanted
 ONLY = {"nhrp": ("nhrp",), "gre": ("gre",), "esp": ("esp",), "ike": ("ike",),

@@ -8,13 +8,12 @@ API (``nhrpscope.api``) and through it the commands use ``Result``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from itertools import chain
 
 from nhrpscope.capture import PcapngWriter
-from nhrpscope.errors import ReadingProcessError, UserError
+from nhrpscope.errors import UserError
 from nhrpscope.keystore import load_keys, secrets_handler
 from nhrpscope.output import OutputFile
 from nhrpscope.points import Stop, stamp
@@ -22,6 +21,7 @@ from nhrpscope.replay.cache import CacheEntry
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.model import Analysis
 from nhrpscope.replay.source import CaptureSource
+from nhrpscope.staging import guarded_staged
 
 # Called with the bytes replayed so far, every 2048 frames (a progress bar).
 OnProgress = Callable[[int], None]
@@ -64,29 +64,6 @@ class Result:
     def has_cache(self, nbma: str) -> bool:
         """Whether the router ever held an NHRP cache entry."""
         return bool(self._engine is not None and self._engine.caches.get(nbma))
-
-
-def guarded_staged(src: CaptureSource, key_files: tuple[str, ...], esp_specs: tuple[str, ...], *,
-                   verify_all: bool = False, skip: tuple[int, ...] = (),
-                   capture_keys: bool = True) -> Iterator[tuple]:
-    """``src.staged``: the reading process's items, any failure of that
-    process raised as ``ReadingProcessError`` naming the file."""
-    return chain.from_iterable(_guarded(src.staged_batches(
-        key_files, esp_specs, verify_all=verify_all, skip=skip, capture_keys=capture_keys),
-        src.paths[0]))
-
-
-def _guarded(batches: Iterator[list[tuple]], path: str) -> Iterator[list[tuple]]:
-    # Only the reading of batches is guarded: an error of the engine's own,
-    # which consumes them, is not the reading process's.
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except (RuntimeError, EOFError, ValueError, OSError) as e:
-            raise ReadingProcessError(f"{path}: {e}") from e
-        yield batch
 
 
 def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,

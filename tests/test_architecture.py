@@ -139,6 +139,7 @@ FLOORS = [
     ("nhrpscope.cli", "nhrpscope.commands", "nhrpscope.__main__"),
     ("nhrpscope.render", "nhrpscope.sim"),
     ("nhrpscope.api", "nhrpscope.pipeline", "nhrpscope.rewrite", "nhrpscope.decoding",
+     "nhrpscope.staging",
      "nhrpscope.keystore"),
     ("nhrpscope.replay", "nhrpscope.keys"),
     ("nhrpscope.dissectors", "nhrpscope.capture", "nhrpscope.errors", "nhrpscope.points", "nhrpscope"),

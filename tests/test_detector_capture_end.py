@@ -25,7 +25,7 @@ VIEW = CaptureView(claimed=lambda a: a, routers=frozenset({HUB, R2, R3}), traffi
 
 
 def end(**kw) -> CaptureEnd:  # noqa: ANN003
-    return CaptureEnd(100.0, replace(VIEW, **kw))
+    return CaptureEnd(100.0, VIEW._replace(**kw))
 
 
 def test_registration_unanswered_reworded_when_a_later_one_succeeded():

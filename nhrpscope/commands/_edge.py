@@ -11,15 +11,25 @@ from contextlib import contextmanager
 
 import click
 
-from nhrpscope.capture import CaptureError
 from nhrpscope.errors import NhrpscopeError
-from nhrpscope.keys import KeyFileError
 from nhrpscope.output import STDOUT, failure
 from nhrpscope.render.terminal import printable_line
-from nhrpscope.sim.scenario import ScenarioError
 
-# Each names the file (and line, record or key) or the option at fault.
-EDGE_ERRORS = (CaptureError, KeyFileError, ScenarioError, NhrpscopeError)
+# Each names the file (and line, record or key) or the option at fault:
+# (module, class). Looked up when something failed, among the modules the
+# command loaded (one it did not load raised nothing), so a command pays
+# for no import it does not use.
+_EDGE_ERRORS = (("nhrpscope.capture", "CaptureError"), ("nhrpscope.keys.errors", "KeyFileError"),
+                ("nhrpscope.sim.scenario", "ScenarioError"))
+
+
+def edge_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [NhrpscopeError]
+    for module, name in _EDGE_ERRORS:
+        m = sys.modules.get(module)
+        if m is not None:
+            found.append(getattr(m, name))
+    return tuple(found)
 # What writing standard output raises when it cannot: full, too big, closed.
 _STDOUT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EBADF, errno.EIO, errno.EINVAL}
 
@@ -53,13 +63,15 @@ def edges(*, stdout: bool = True) -> Iterator[None]:
         yield
         if stdout and sys.stdout is not None:
             sys.stdout.flush()  # a full disk says so here, not at exit
-    except EDGE_ERRORS as e:
-        _fail(str(e))
     except BrokenPipeError:
         # `nhrpscope decode big.pcap | head`: the reader left; that is fine.
         _silence_stdout()
         sys.exit(0)
-    except OSError as e:
+    except Exception as e:
+        if isinstance(e, edge_errors()):
+            _fail(str(e))
+        if not isinstance(e, OSError):
+            raise
         # Every file we write names itself (OutputError); what is left is
         # standard output, full or closed.
         _silence_stdout()

@@ -1,4 +1,4 @@
-"""Facts: what an observer saw, as typed records (one frozen dataclass per
+"""Facts: what an observer saw, as typed records (one NamedTuple per
 kind of fact), for the detectors to judge. A fact names routers by NBMA
 address and cites its frames; it carries no wording.
 

@@ -5,13 +5,12 @@ between two routers, a shortcut never used, counts to put in messages)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from nhrpscope.replay.model import SecurityAssociation, Shortcut, Traffic
 
 
-@dataclass(frozen=True, slots=True)
-class NatTraversal:
+class NatTraversal(NamedTuple):
     """ESP over UDP 4500 (RFC 3948) between two routers, first seen at ``frame``."""
 
     a: str | None  # claimed NBMA of the sender
@@ -22,8 +21,7 @@ class NatTraversal:
     nat_known: tuple[str, ...]  # which of a, b were known to be NATed then
 
 
-@dataclass(frozen=True, slots=True)
-class Truncation:
+class Truncation(NamedTuple):
     """Frames the capture holds less of than went on the wire (its snap
     length cut them): what was past the cut is unknown."""
 
@@ -36,8 +34,7 @@ class Truncation:
     ike: int = 0  # IKE messages cut, so not replayed
 
 
-@dataclass(frozen=True, slots=True)
-class CaptureView:
+class CaptureView(NamedTuple):
     """What the replay saw, in the order it first saw it. Records are the
     replay's own: read them, never change them."""
 
@@ -57,7 +54,6 @@ class CaptureView:
     truncation: Truncation = Truncation()
 
 
-@dataclass(frozen=True, slots=True)
-class CaptureEnd:
+class CaptureEnd(NamedTuple):
     time: float
     view: CaptureView

@@ -10,11 +10,10 @@ its frames in the order the finding lists them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class NoProposalChosen:
+class NoProposalChosen(NamedTuple):
     """The responder accepted none of the initiator's proposals (RFC 2408
     3.14.1 NO-PROPOSAL-CHOSEN, RFC 7296 3.10.1 NO_PROPOSAL_CHOSEN)."""
 
@@ -28,8 +27,7 @@ class NoProposalChosen:
     frames: tuple[int, ...]  # the first request, then the notify
 
 
-@dataclass(frozen=True, slots=True)
-class InvalidKePayload:
+class InvalidKePayload(NamedTuple):
     """The responder refused the initiator's Diffie-Hellman group (RFC 7296
     1.2 and 3.10.1 INVALID_KE_PAYLOAD; IKEv1 INVALID-KEY-INFORMATION)."""
 
@@ -46,8 +44,7 @@ class InvalidKePayload:
     retried: bool = False  # the initiator sent IKE_SA_INIT again after the refusal
 
 
-@dataclass(frozen=True, slots=True)
-class NatTUnanswered:
+class NatTUnanswered(NamedTuple):
     """A negotiation moved to UDP 4500 (RFC 3947 4, RFC 7296 2.23) and only
     one side speaks there."""
 
@@ -63,8 +60,7 @@ class NatTUnanswered:
     frames: tuple[int, ...]  # NAT-D messages, then those on UDP 4500
 
 
-@dataclass(frozen=True, slots=True)
-class AuthenticationFailed:
+class AuthenticationFailed(NamedTuple):
     """The peers did not authenticate each other: an AUTHENTICATION-FAILED
     notify (RFC 2408 3.14.1, RFC 7296 3.10.1), an IKEv2 IKE_AUTH answered and
     followed by a fresh IKE_SA_INIT, or IKEv1 main mode stalled at its
@@ -80,8 +76,7 @@ class AuthenticationFailed:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class IkeUnanswered:
+class IkeUnanswered(NamedTuple):
     """The initiator's messages got no answer at all."""
 
     initiator: str
@@ -94,8 +89,7 @@ class IkeUnanswered:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class IkeFragmentsDropped:
+class IkeFragmentsDropped(NamedTuple):
     """IKE messages sent as IP fragments and never answered, retried or given
     up: the classic path that drops fragments (RFC 7383 1)."""
 
@@ -112,8 +106,7 @@ class IkeFragmentsDropped:
     asked_again: int = 0  # the peer then re-sent what it had sent before, this many times
 
 
-@dataclass(frozen=True, slots=True)
-class IkeRedirected:
+class IkeRedirected(NamedTuple):
     """An IKEv2 gateway answered IKE_SA_INIT with REDIRECT (RFC 5685 3.5)."""
 
     initiator: str
@@ -123,8 +116,7 @@ class IkeRedirected:
     frames: tuple[int, ...]  # the request, the redirect
 
 
-@dataclass(frozen=True, slots=True)
-class IkeRetransmissions:
+class IkeRetransmissions(NamedTuple):
     """A negotiation that completed after retransmitting some messages while
     it was being set up (not DPD or rekeys later)."""
 
@@ -137,8 +129,7 @@ class IkeRetransmissions:
     state: str = "established"  # the negotiation's end: established, or failed by a notify
 
 
-@dataclass(frozen=True, slots=True)
-class DpdUnanswered:
+class DpdUnanswered(NamedTuple):
     """Dead peer detection requests (RFC 3706 R-U-THERE, IKEv2 empty
     INFORMATIONAL, RFC 7296 1.4) from one side, three or more unanswered."""
 
@@ -149,8 +140,7 @@ class DpdUnanswered:
     frames: tuple[int, ...]  # the requests, sorted
 
 
-@dataclass(frozen=True, slots=True)
-class EspSaSeen:
+class EspSaSeen(NamedTuple):
     """One ESP SA (one SPI, one direction) as counted: when and where it first showed."""
 
     spi: str
@@ -160,16 +150,14 @@ class EspSaSeen:
     frame: int  # its first frame
 
 
-@dataclass(frozen=True, slots=True)
-class EspSasWithoutIke:
+class EspSasWithoutIke(NamedTuple):
     """At the end of the capture: the ESP SAs with no IKE exchange between
     their peers before them (the capture started after IKE set them up)."""
 
     sas: tuple[EspSaSeen, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class EspOneWay:
+class EspOneWay(NamedTuple):
     """An unpaired ESP SA carrying packets with nothing coming back while it
     was in use."""
 
@@ -183,8 +171,7 @@ class EspOneWay:
     last: float | None = None  # its last packet's time (== time: no span to judge by)
 
 
-@dataclass(frozen=True, slots=True)
-class EspRekey:
+class EspRekey(NamedTuple):
     """A new SPI took over one direction from the previous one (RFC 4301 4.4.2
     lifetimes: IKE agrees the next SA before the old one expires)."""
 

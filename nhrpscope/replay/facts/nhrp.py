@@ -3,7 +3,7 @@ or a message showed. Routers are named by their claimed NBMA address."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # RFC 2332 5.2's message titles (and DMVPN's Traffic Indication), by the
 # dissector's type name: the vocabulary events and findings both use.
@@ -19,8 +19,7 @@ def title(typ: str) -> str:
     return MESSAGE_TITLES.get(typ, typ)
 
 
-@dataclass(frozen=True, slots=True)
-class UnreadableMark:
+class UnreadableMark(NamedTuple):
     """What could not be read towards a requester when it sent its request:
     per ESP SA (SPI, source, destination), its packets without a key, that
     failed to decrypt, that failed their ICV, and its last frame then."""
@@ -35,8 +34,7 @@ class UnreadableMark:
 CUT = "cut by the snap length"
 
 
-@dataclass(frozen=True, slots=True)
-class UnreadableFrames:
+class UnreadableFrames(NamedTuple):
     """Frames towards a requester, while its answer was due, that the replay
     could not read: the answer may be among them."""
 
@@ -46,8 +44,7 @@ class UnreadableFrames:
     frames: tuple[int, ...]  # the first (when known) and the last of them
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrationUnanswered:
+class RegistrationUnanswered(NamedTuple):
     """A registration request (5.2.3) got no reply in time. ``unreadable``:
     frames towards the spoke that could not be read may hold the reply."""
 
@@ -58,8 +55,7 @@ class RegistrationUnanswered:
     unreadable: tuple[UnreadableFrames, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrationRejected:
+class RegistrationRejected(NamedTuple):
     """A registration reply (5.2.4) whose CIE code is neither 0 nor 14."""
 
     spoke: str
@@ -70,8 +66,7 @@ class RegistrationRejected:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class UniqueAddressConflict:
+class UniqueAddressConflict(NamedTuple):
     """A protocol address registered "unique" (5.2.3) by two NBMA addresses,
     or a reply with CIE code 14 (unique address already registered)."""
 
@@ -83,8 +78,7 @@ class UniqueAddressConflict:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrationExpired:
+class RegistrationExpired(NamedTuple):
     """A hub's registration binding outlived its holding time unrefreshed."""
 
     spoke: str
@@ -94,8 +88,7 @@ class RegistrationExpired:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ResolutionUnanswered:
+class ResolutionUnanswered(NamedTuple):
     """A resolution request (5.2.1) got no reply where the capture would show it."""
 
     requester: str | None
@@ -106,8 +99,7 @@ class ResolutionUnanswered:
     unreadable: tuple[UnreadableFrames, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ResolutionNak:
+class ResolutionNak(NamedTuple):
     """A resolution reply (5.2.2) whose CIE code is not 0."""
 
     requester: str
@@ -119,8 +111,7 @@ class ResolutionNak:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class HopCountZero:
+class HopCountZero(NamedTuple):
     """An NHRP packet arrived with hop count 0 (5.1: it goes no further)."""
 
     type: str
@@ -131,8 +122,7 @@ class HopCountZero:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorIndicationSent:
+class ErrorIndicationSent(NamedTuple):
     """An Error Indication (5.2.7) from ``src`` to ``receiver``, and what it
     quoted (the offending packet's type and request id, when readable)."""
 
@@ -147,8 +137,7 @@ class ErrorIndicationSent:
     offending_frames: tuple[int, ...]  # the quoted request's last frame, when seen
 
 
-@dataclass(frozen=True, slots=True)
-class RedirectIgnored:
+class RedirectIgnored(NamedTuple):
     """A Traffic Indication no resolution request followed in time."""
 
     hub: str | None
@@ -159,8 +148,7 @@ class RedirectIgnored:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class PurgeUnanswered:
+class PurgeUnanswered(NamedTuple):
     """A purge request (5.2.5) without the N bit got no purge reply (5.2.6)."""
 
     sender: str | None
@@ -169,8 +157,7 @@ class PurgeUnanswered:
     frames: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class NatDetected:
+class NatDetected(NamedTuple):
     """A router shows another NBMA address on the wire than it claims."""
 
     nbma: str
@@ -180,8 +167,7 @@ class NatDetected:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
-class MalformedNhrp:
+class MalformedNhrp(NamedTuple):
     """An NHRP packet whose checksum or lengths fail (RFC 2332 5.1): its
     receiver drops it, so it moved no state."""
 

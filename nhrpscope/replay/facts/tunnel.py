@@ -4,11 +4,10 @@ fragmentation-needed, and what one ESP packet (RFC 4303) showed about its SA.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Fragmented:
+class Fragmented(NamedTuple):
     """A GRE (47), ESP (50) or NAT-T ESP (17) packet went IP-fragmented."""
 
     ip_proto: int
@@ -20,8 +19,7 @@ class Fragmented:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
-class FragmentationNeeded:
+class FragmentationNeeded(NamedTuple):
     """ICMP fragmentation-needed (v4 3/4) or packet-too-big (v6 2)."""
 
     src: str | None
@@ -34,8 +32,7 @@ class FragmentationNeeded:
     frame: int
 
 
-@dataclass(frozen=True, slots=True)
-class EspPacket:
+class EspPacket(NamedTuple):
     """What one ESP packet showed about SA ``spi`` (``0x...``) ``src`` -> ``dst``."""
 
     spi: str

@@ -12,7 +12,7 @@ the routers, the caches, the transactions by RFC key, the deadlines.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -196,7 +196,7 @@ class NhrpObserver:
         ``dst`` (a wire address), from ``src`` (None: from anyone)."""
         if not dst:
             return None
-        return replace(self.tunnel.esp.mark(src, dst), cut=self.cut_towards.get(dst, (0,))[0])
+        return self.tunnel.esp.mark(src, dst)._replace(cut=self.cut_towards.get(dst, (0,))[0])
 
     def unreadable_since(self, mark: UnreadableMark | None) -> tuple[UnreadableFrames, ...]:
         """When a request went unanswered: the frames towards its sender that
