@@ -297,13 +297,16 @@ class Engine:
                 else:
                     frag = any(e.name == "fragment" and bool(e.frag_offset or e.more_fragments)
                                for e in la.extensions)
-                if frag or la.reassembled_from:
+                # an IPv4 header failing its checksum is dropped by the next hop
+                # (the stack computes it in software, offload or not): no evidence
+                sound = not isinstance(la, IPv4) or la.checksum_ok is not False
+                if (frag or la.reassembled_from) and sound:
                     proto = la.protocol
                     if proto in _TUNNEL_PROTOS or (proto == 17 and isinstance(nxt, UdpHeader)
                                                    and _NAT_T_PORT in (nxt.src_port, nxt.dst_port)):
                         tunnel.fragment(t, fr, la.src, la.dst, proto)
-                    if frag and not la.reassembled_from:
-                        return  # a piece; the whole is walked in the frame completing it
+                if frag and not la.reassembled_from:
+                    return  # a piece; the whole is walked in the frame completing it
             elif isinstance(la, UdpHeader):
                 if _NAT_T_PORT in (la.src_port, la.dst_port):
                     natt = True
