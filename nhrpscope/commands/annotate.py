@@ -13,7 +13,7 @@ from nhrpscope.errors import UserError
 from nhrpscope.render.terminal import printable_line
 
 
-@click.command(short_help="Write a capture with findings and NHRP roles in its frame comments.")
+@click.command(short_help="Write a capture with findings and NHRP roles in frame comments.")
 @click.argument("files", nargs=-1, required=True, metavar="FILE",
                 type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "outfile", required=True, metavar="OUT.pcapng",
