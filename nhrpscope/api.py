@@ -23,6 +23,7 @@ from nhrpscope.errors import NhrpscopeError, ReadingProcessError, UserError
 from nhrpscope.points import Stop, checked, parse_point
 
 if TYPE_CHECKING:
+    from nhrpscope.annotate import AnnotateCounts
     from nhrpscope.pipeline import OnProgress, Result
     from nhrpscope.replay.cache import CacheEntry
     from nhrpscope.replay.model import Router
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 # Names the API gives from the modules below it, loaded when first used:
 # `decode` needs no replay engine, `analyze` no decrypting writer.
 _LAZY = {"Result": "nhrpscope.pipeline", "OnProgress": "nhrpscope.pipeline",
-         "CacheEntry": "nhrpscope.replay.cache", "Router": "nhrpscope.replay.model",
+         "AnnotateCounts": "nhrpscope.annotate", "CacheEntry": "nhrpscope.replay.cache", "Router": "nhrpscope.replay.model",
          "DecryptCounts": "nhrpscope.rewrite"}
 
 
@@ -44,9 +45,9 @@ def __getattr__(name: str) -> Any:
 Paths = str | PathLike[str] | Iterable[str | PathLike[str]]
 Point = float | str | Stop  # a time, "TIME|+SECONDS|frame:N", or a parsed Stop
 
-__all__ = ["CacheEntry", "DecryptCounts", "Decoding", "NhrpscopeError", "ReadingProcessError",
-           "Result", "RouterCache", "Stop", "UserError", "analyze", "cache_at", "decode",
-           "decrypt", "find_router", "parse_point"]
+__all__ = ["AnnotateCounts", "CacheEntry", "DecryptCounts", "Decoding", "NhrpscopeError",
+           "ReadingProcessError", "Result", "RouterCache", "Stop", "UserError", "analyze",
+           "annotate", "cache_at", "decode", "decrypt", "find_router", "parse_point"]
 
 
 def _paths(paths: Paths) -> tuple[str, ...]:
@@ -163,3 +164,29 @@ def decrypt(in_path: str, out_path: str, *, keys: Iterable[str] = (), esp: Itera
     return decrypt_capture(str(in_path), str(out_path), store.db, embed_keys=embed_keys,
                            force=force, on_secrets=secrets_handler(store, use=capture_keys),
                            inputs=tuple(keys))
+
+
+def annotate(in_path: str, out_path: str, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
+             capture_keys: bool = True, dedup: bool = True, force: bool = False) -> AnnotateCounts:
+    """Write ``in_path`` to ``out_path`` (pcapng) with each frame a finding
+    cites commented ``code severity: message`` and each NHRP and IKE frame
+    with its part in the exchanges, after its own comments. One capture: the
+    frame numbers the comments use are then the file's own."""
+    from nhrpscope.annotate import frame_notes, write_annotated
+    from nhrpscope.output import check
+
+    if in_path == "-":
+        raise UserError("-: annotate reads the capture twice (to replay it, then to copy it); "
+                        "give a file, not standard input")
+    keys = tuple(keys)
+    check(out_path, force=force, inputs=(in_path, *keys))  # before the replay, not after
+    kinds: dict[int, str] = {}
+
+    def nhrp_kind(e: Any) -> None:
+        if e.kind == "nhrp":
+            kinds[e.frame] = e.detail.get("type", "")
+
+    res = analyze(in_path, keys=keys, esp=esp, capture_keys=capture_keys, dedup=dedup,
+                  on_event=nhrp_kind)
+    return write_annotated(in_path, out_path, frame_notes(res.analysis, kinds), force=force,
+                           inputs=keys)

@@ -16,8 +16,9 @@ import math
 import struct
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -90,7 +91,8 @@ class Frame:
     data: bytes
     wire_len: int
     interface: int = 0
-    comment: str | None = None
+    comment: str | None = None  # the first of ``comments``
+    comments: tuple[str, ...] = ()  # every opt_comment, in order (pcapng repeats them)
 
 
 @dataclass(slots=True)
@@ -413,10 +415,11 @@ class CaptureReader:
                 ifc = ifaces[iface_id]
                 data = body[20 : 20 + caplen]
                 opts = body[20 + ((caplen + 3) & ~3) :]
-                comment = _first_comment(opts, endian)
+                comments = _comments(opts, endian) if opts else ()
                 ts = (ts_hi << 32) | ts_lo
                 t = (ts / ifc.tsdiv if ifc.tsdiv else ts * ifc.tsresol) + ifc.tsoffset
-                yield Frame(number, t, ifc.linktype, data, orig, iface_id, comment)
+                yield Frame(number, t, ifc.linktype, data, orig, iface_id,
+                            comments[0] if comments else None, comments)
             elif btype == BLOCK_SPB:
                 if not ifaces or len(body) < 4:
                     self._warn("simple packet block without interface, skipped",
@@ -505,11 +508,9 @@ def _options(buf: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
         pos += 4 + ((length + 3) & ~3)
 
 
-def _first_comment(opts: bytes, endian: str) -> str | None:
-    for code, val in _options(opts, endian):
-        if code == 1:
-            return val.decode("utf-8", "replace")
-    return None
+def _comments(opts: bytes, endian: str) -> tuple[str, ...]:
+    return tuple(val.decode("utf-8", "replace") for code, val in _options(opts, endian)
+                 if code == 1)
 
 
 
@@ -554,10 +555,14 @@ def _block(btype: int, body: bytes) -> bytes:
 class PcapngWriter:
     """pcapng with any number of interfaces, comments and secrets blocks.
 
-    Timestamps are written in nanoseconds (if_tsresol 9)."""
+    Timestamps are written in nanoseconds (if_tsresol 9); ``faithful``
+    picks, for each time, the roundest nanosecond count that reads back as
+    the very same float (a copy of a capture keeps its times exactly)."""
 
-    def __init__(self, fh: BinaryIO, *, application: str = "nhrpscope") -> None:
+    def __init__(self, fh: BinaryIO, *, application: str = "nhrpscope",
+                 faithful: bool = False) -> None:
         self.fh = fh
+        self.faithful = faithful
         self.ifaces: dict[int, int] = {}
         opts = _opt(4, application.encode()) + _opt(0, b"")
         fh.write(_block(PCAPNG_SHB, struct.pack("<IHHq", PCAPNG_BOM, 1, 0, -1) + opts))
@@ -573,11 +578,28 @@ class PcapngWriter:
         self.fh.write(_block(BLOCK_DSB, struct.pack("<II", secrets_type, len(data)) + data))
 
     def write(self, t: float, data: bytes, linktype: int, wire_len: int | None = None,
-              comment: str | None = None) -> None:
+              comment: str | Sequence[str] | None = None) -> None:
+        """One packet; ``comment`` may be several, each its own opt_comment."""
         iface = self.interface(linktype)
         ts = _ticks(t, 1_000_000_000, (1 << 64) // 1_000_000_000, "pcapng")
+        if self.faithful:
+            ts = self._same_float_ns(t, ts)
         body = struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), wire_len or len(data))
         body += data + b"\0" * (-len(data) % 4)
-        if comment:
-            body += _opt(1, comment.encode()) + _opt(0, b"")
+        comments = [comment] if isinstance(comment, str) else list(comment or ())
+        opts = b"".join(_opt(1, c.encode("utf-8", "replace")) for c in comments if c)
+        if opts:
+            body += opts + _opt(0, b"")
         self.fh.write(_block(BLOCK_EPB, body))
+
+    @staticmethod
+    def _same_float_ns(t: float, near: int) -> int:
+        # t * 1e9 in floating point is off by up to 128 ns at today's dates,
+        # more than half a float's spacing (~240 ns): read back, a time would
+        # move. Rounded exactly, at the coarsest of s, ms, us, ns that holds.
+        exact = Fraction(t)
+        for digits in (0, 3, 6, 9):
+            ns = round(exact * 10**digits) * 10 ** (9 - digits)
+            if ns / 10**9 == t:
+                return ns
+        return near

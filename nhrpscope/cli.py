@@ -20,6 +20,7 @@ from nhrpscope import __version__
 # name -> (module under nhrpscope.commands, attribute, one line for --help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "analyze": ("analyze", "analyze", "Routers, registrations, shortcuts, IPsec SAs and findings."),
+    "annotate": ("annotate", "annotate", "Write a capture with findings and NHRP roles in frame comments."),
     "decode": ("decode", "decode", "A capture frame by frame, as text or JSON lines."),
     "decrypt": ("decrypt", "decrypt",
                 "Write a capture with its ESP decrypted (or its keys embedded)."),

@@ -138,7 +138,8 @@ def test_dissectors_import_nothing_of_nhrpscope() -> None:
 FLOORS = [
     ("nhrpscope.cli", "nhrpscope.commands", "nhrpscope.__main__"),
     ("nhrpscope.render", "nhrpscope.sim"),
-    ("nhrpscope.api", "nhrpscope.pipeline", "nhrpscope.rewrite", "nhrpscope.decoding",
+    ("nhrpscope.api", "nhrpscope.annotate", "nhrpscope.pipeline", "nhrpscope.rewrite",
+     "nhrpscope.decoding",
      "nhrpscope.staging",
      "nhrpscope.keystore"),
     ("nhrpscope.replay", "nhrpscope.keys"),
