@@ -65,7 +65,7 @@ function draw(){
   if(!rows.length){var tr=document.createElement("tr");var td=document.createElement("td");
     td.colSpan=6;td.textContent="(no NHRP peers)";tr.appendChild(td);body.appendChild(tr);}
   var fr=data.frames[i];
-  when.textContent="+"+(t-data.times[0]).toFixed(3)+" s, "+new Date(t*1000).toISOString()+
+  when.textContent="+"+(t-Number(slider.getAttribute("data-first"))).toFixed(3)+" s, "+new Date(t*1000).toISOString()+
     (fr===null?"":", after frame "+fr)+" (instant "+(i+1)+" of "+data.times.length+")";
   slider.setAttribute("data-time",String(t));
 }

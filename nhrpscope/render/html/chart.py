@@ -58,7 +58,7 @@ def _page(page: list[Lane], t0: float, span: float, frames: Frames) -> str:
         return LABEL + (t - t0) / span * WIDTH
 
     h = LANE * len(page) + 24
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LABEL + WIDTH + 10}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LABEL + WIDTH + 40}" '
              f'height="{h}">']
     for s in range(0, 11):
         tx = LABEL + WIDTH * s / 10

@@ -36,7 +36,7 @@ def ladder(events: list[Event], routers: list[Router], t0: float | None,
         return head + "<p>No NHRP or IKE message in the capture.</p>"
     drawn = msgs[:MAX_ARROWS]
     cols = columns(drawn, routers)
-    colw = 170 if len(cols) <= 8 else 110
+    colw = 230 if len(cols) <= 6 else 170 if len(cols) <= 10 else 110
     x = {c: LEFT + colw * i + colw // 2 for i, c in enumerate(cols)}
     width = LEFT + colw * len(cols) + 20
     height = TOP + ROW * len(drawn) + 10

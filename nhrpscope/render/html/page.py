@@ -25,7 +25,7 @@ def _json_script(doc: object) -> str:
     return json.dumps(doc, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def slider(snaps: Snapshots) -> str:
+def slider(snaps: Snapshots, first: float | None) -> str:
     head = "<h2 id=slider-h><code>show dmvpn</code> at any instant</h2>"
     if not snaps.routers:
         return head + "<p>No NHRP router in the capture.</p>"
@@ -36,7 +36,8 @@ def slider(snaps: Snapshots) -> str:
             "instants NHRP changed something (at most 500, evenly chosen): the engine's "
             "snapshots, not the page's guess.</p>"
             f'<div class=controls><label>Router <select id=snap-router>{opts}</select></label>'
-            f'<input id=slider type=range min="0" max="{last}" value="{last}" step="1">'
+            f'<input id=slider type=range min="0" max="{last}" value="{last}" step="1" '
+            f'data-first="{first if first is not None else snaps.times[0]!r}">'
             '</div><p id=snap-when class=muted></p>'
             "<table id=snap-table><thead><tr><th># Ent</th><th>Peer NBMA Addr</th>"
             "<th>Peer Tunnel Add</th><th>State</th><th>UpDn Tm</th><th>Attrb</th></tr>"
@@ -57,7 +58,7 @@ def build(result: Result, events: list[Event], snaps: Snapshots, frames: Frames)
         sections.routers(result, frames),
         chart(a.registrations, a.capture.first, a.capture.last, frames),
         ladder(events, a.routers, a.capture.first, frames),
-        slider(snaps),
+        slider(snaps, a.capture.first),
         sections.show_at_end(result),
         sections.ike(result, frames),
         sections.sas(result, frames),
