@@ -24,7 +24,7 @@ from nhrpscope.points import Stop, checked, parse_point
 
 if TYPE_CHECKING:
     from nhrpscope.annotate import AnnotateCounts
-    from nhrpscope.pipeline import OnProgress, Result
+    from nhrpscope.pipeline import OnFrame, OnProgress, Result
     from nhrpscope.replay.cache import CacheEntry
     from nhrpscope.replay.model import Router
     from nhrpscope.rewrite import DecryptCounts
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 # Names the API gives from the modules below it, loaded when first used:
 # `decode` needs no replay engine, `analyze` no decrypting writer.
 _LAZY = {"Result": "nhrpscope.pipeline", "OnProgress": "nhrpscope.pipeline",
-         "AnnotateCounts": "nhrpscope.annotate", "CacheEntry": "nhrpscope.replay.cache", "Router": "nhrpscope.replay.model",
+         "AnnotateCounts": "nhrpscope.annotate", "OnFrame": "nhrpscope.pipeline",
+         "CacheEntry": "nhrpscope.replay.cache", "Router": "nhrpscope.replay.model",
          "DecryptCounts": "nhrpscope.rewrite"}
 
 
@@ -71,7 +72,8 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
             verify_all: bool = False, on_event: Callable | None = None,
             on_finding: Callable | None = None, write_merged: str | None = None,
             follow: bool = False, capture_keys: bool = True,
-            on_progress: OnProgress | None = None, force: bool = False) -> Result:
+            on_progress: OnProgress | None = None, force: bool = False,
+            on_frame: OnFrame | None = None) -> Result:
     """Replay the captures ``paths`` (merged by time, duplicates dropped
     unless ``dedup`` is False; ``-`` is standard input) with the ESP keys of
     the files ``keys`` and the tcpdump ``-E`` specs ``esp``.
@@ -83,13 +85,15 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
     frame numbers the result cites (an existing file only if ``force``;
     never an input: ``nhrpscope.output``); ``follow`` reads a live capture
     without reordering; ``capture_keys`` False ignores the keys a pcapng
-    carries; ``on_progress`` gets the bytes replayed so far."""
+    carries; ``on_progress`` gets the bytes replayed so far; ``on_frame``
+    is called before each frame with its number, its time and the routers'
+    live NHRP caches (``pipeline.OnFrame``)."""
     from nhrpscope.pipeline import replay
 
     return replay(_paths(paths), tuple(keys), tuple(esp), stop=_stop(stop), on_event=on_event,
                   on_finding=on_finding, dedup=dedup, write_merged=write_merged, follow=follow,
                   fast=fast, verify_all=verify_all, capture_keys=capture_keys,
-                  on_progress=on_progress, force=force)
+                  on_progress=on_progress, force=force, on_frame=on_frame)
 
 
 def find_router(routers: Iterable[Router], text: str) -> Router:

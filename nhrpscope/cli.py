@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "decrypt": ("decrypt", "decrypt",
                 "Write a capture with its ESP decrypted (or its keys embedded)."),
     "generate": ("generate", "generate", "Simulate a DMVPN scenario and write its capture."),
+    "report": ("report", "report",
+               "One self-contained HTML page: findings, charts, ladder, show dmvpn over time."),
     "show": ("show", "show", "What the routers would have printed (show dmvpn, ip nhrp, crypto)."),
     "timeline": ("timeline", "timeline", "The NHRP exchanges and state changes, in order."),
 }

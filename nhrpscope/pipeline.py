@@ -8,7 +8,7 @@ API (``nhrpscope.api``) and through it the commands use ``Result``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
@@ -17,7 +17,7 @@ from nhrpscope.errors import UserError
 from nhrpscope.keystore import load_keys, secrets_handler
 from nhrpscope.output import OutputFile
 from nhrpscope.points import Stop, stamp
-from nhrpscope.replay.cache import CacheEntry
+from nhrpscope.replay.cache import CacheEntry, NhrpCache
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.model import Analysis
 from nhrpscope.replay.source import CaptureSource
@@ -25,6 +25,10 @@ from nhrpscope.staging import guarded_staged
 
 # Called with the bytes replayed so far, every 2048 frames (a progress bar).
 OnProgress = Callable[[int], None]
+# Called before each frame is replayed with its number, its time and the
+# routers' NHRP caches (NBMA -> cache) as the frames before it left them:
+# the caches at any instant in one replay (the report's time slider).
+OnFrame = Callable[[int, float, Mapping[str, NhrpCache]], None]
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,13 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
            on_finding: Callable | None = None, dedup: bool = True,
            write_merged: str | None = None, follow: bool = False, fast: bool = True,
            verify_all: bool = False, capture_keys: bool = True,
-           on_progress: OnProgress | None = None, force: bool = False) -> Result:
+           on_progress: OnProgress | None = None, force: bool = False,
+           on_frame: OnFrame | None = None) -> Result:
     """Read, merge, decode and replay ``files``; stop at ``stop`` if given.
     ``fast`` False decodes every frame (no header-byte fast path);
     ``verify_all`` checks the ICV of every ESP packet, data too;
-    ``on_progress`` (a progress bar) makes the replay go frame by frame."""
+    ``on_progress`` (a progress bar) and ``on_frame`` make the replay go
+    frame by frame."""
     files = tuple(files)
     opts = Options(files, tuple(key_files), tuple(esp_specs), capture_keys, dedup, fast, verify_all)
     if sum(1 for f in files if f == "-") > 1:
@@ -92,7 +98,8 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
                             reorder_window=window, reorder_max=0 if follow else 4096)
         stack.enter_context(src)
         staged = None
-        if stop is None and on_progress is None and fast and not follow and src.stageable():
+        by_frame = on_progress is not None or on_frame is not None
+        if stop is None and not by_frame and fast and not follow and src.stageable():
             # a big file is read and classified by a second process while this one
             # replays; it starts now, while the engine is loaded
             staged = guarded_staged(src, opts.keys, opts.esp, verify_all=verify_all,
@@ -105,7 +112,7 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
         first = None
         reached = False  # the stop point was met within the capture
         records: Iterable[tuple] = src.records()
-        if stop is None and on_progress is None:
+        if stop is None and not by_frame:
             # the whole stream in one call: the engine's loop reads the tuples itself
             if staged is not None:
                 eng.feed_items(staged)
@@ -131,6 +138,8 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
                         end = t_stop
                         reached = True
                         break
+            if on_frame is not None:
+                on_frame(number, t, eng.caches)
             eng.feed_record(rec)
             end_frame = number
             if stop is not None and stop.kind == "frame" and number == stop.value:

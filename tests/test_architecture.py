@@ -137,7 +137,7 @@ def test_dissectors_import_nothing_of_nhrpscope() -> None:
 # only from its own floor or lower ones.
 FLOORS = [
     ("nhrpscope.cli", "nhrpscope.commands", "nhrpscope.__main__"),
-    ("nhrpscope.render", "nhrpscope.sim"),
+    ("nhrpscope.render", "nhrpscope.sim", "nhrpscope.snapshots"),
     ("nhrpscope.api", "nhrpscope.annotate", "nhrpscope.pipeline", "nhrpscope.rewrite",
      "nhrpscope.decoding",
      "nhrpscope.staging",

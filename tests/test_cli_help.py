@@ -21,7 +21,8 @@ def listed(args: list[str]) -> dict[str, str]:
 
 def test_main_help_lists_every_command():
     got = listed([])
-    assert sorted(got) == ["analyze", "annotate", "decode", "decrypt", "generate", "show", "timeline"]
+    assert sorted(got) == ["analyze", "annotate", "decode", "decrypt", "generate", "report",
+                           "show", "timeline"]
     assert all(not help.endswith("...") for help in got.values()), got
     # --help lists the commands without loading them: its lines are the
     # commands' own one-line help, word for word

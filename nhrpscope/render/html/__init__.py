@@ -1,0 +1,1 @@
+"""The ``report`` command's page: one self-contained HTML file (``page.build``)."""
