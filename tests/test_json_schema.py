@@ -171,3 +171,27 @@ def test_show_views_fail_on_a_bad_enum() -> None:
     assert doc and not errors("show-dmvpn", doc)
     doc[0]["role"] = "master"
     assert errors("show-dmvpn", doc)
+
+
+def test_options_keep_the_shape() -> None:
+    """Several files, an instant, a router, a range: the same documents."""
+    caps = ROOT / "captures"
+    one, two = caps / "seed-lab.pcapng", caps / "phase3.pcapng"
+    cases = [
+        ("analyze", [str(one), str(two), "--format", "json"]),
+        ("timeline", [str(one), "--format", "json", "--no-data", "--from", "+1",
+                      "--router", "172.16.15.2"]),
+        ("show-dmvpn", [str(one), "--format", "json", "--at", "+5", "--detail"]),
+        ("show-nhrp", [str(one), "--format", "json", "--router", "172.16.25.2"]),
+        ("show-crypto-ipsec-sa", [str(caps / "seed-lab-ipsec.pcapng"), "--format", "json",
+                                  "--at", "frame:30"]),
+    ]
+    bad = []
+    for name, args in cases:
+        cmd = [a for a in COMMANDS[name] if a not in ("{}", "--format", "json")]
+        r = CliRunner().invoke(main, [*cmd, *args])
+        assert r.exit_code in (0, 1), f"{name} {args}: {r.output[-300:]}"
+        doc = json.loads(r.stdout)
+        assert doc, f"{name} {args}: an empty document proves nothing"
+        bad += [f"{name}: {e}" for e in errors(name, doc)]
+    assert not bad, "\n".join(bad[:40])
