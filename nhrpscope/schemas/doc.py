@@ -40,11 +40,13 @@ breaks this comes with a new major version and new schema `$id`s.
 ## Conventions
 
 - **Times** are capture times in seconds since the epoch (1970-01-01 UTC),
-  as numbers with a fraction (microseconds in analyze, timeline and show;
-  nanoseconds in decode). **Durations** (rtt, holding times, up_for ...)
-  are seconds.
+  as numbers with a fraction (rounded to the microsecond in analyze,
+  timeline, show dmvpn and show nhrp; to the nanosecond in decode).
+  **Durations** (rtt, holding times, up_for ...) are seconds.
 - **Frame numbers** are the ones to open in Wireshark: 1 is the capture's
-  first frame; with several files, the merged order.
+  first frame. Several files given at once are numbered in the merged
+  stream (`--write-merged` writes it, with each frame's source file and
+  number in its comment).
 - **Addresses** are strings (`172.16.15.2`, `2001:db8::1`). An *NBMA*
   address is the underlay (public) one, a *tunnel* address the overlay
   (NHRP protocol) one. ESP SPIs are `0x` and 8 hex digits in analyze and
