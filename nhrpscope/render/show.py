@@ -215,6 +215,14 @@ def peer_rows(v: RouterView) -> list[PeerRow]:
     return rows
 
 
+def dmvpn_row(row: PeerRow) -> str:
+    """One peer as IOS prints it: each field right-aligned in its group of
+    the dashed ruler (Attrb left-aligned), one space between groups. A value
+    wider than its group (an IPv6 address) pushes the rest right, as IOS does."""
+    return (f" {row.ent:>5} {row.nbma:>15} {row.tunnel:>15} {row.state:>5} "
+            f"{ios_duration(row.updn):>8} {row.attrb:<5}")
+
+
 def show_dmvpn(v: RouterView, *, detail: bool = False) -> str:
     rows = peer_rows(v)
     r = v.router
@@ -225,10 +233,7 @@ def show_dmvpn(v: RouterView, *, detail: bool = False) -> str:
         out.append(f"{v.interface}, Type:{_tunnel_type(r)}, NHRP Peers:{len(rows)}, ")
         out.append(HEADER)
         out.append(DASHES)
-        for row in rows:
-            tun = row.tunnel if len(row.tunnel) < 15 else row.tunnel + " "
-            out.append(f" {row.ent:<5} {row.nbma:<15} {tun:<15}{row.state} "
-                       f"{ios_duration(row.updn)} {row.attrb:<5}")
+        out += [dmvpn_row(row) for row in rows]
         return "\n".join(out)
     out.append(LEGEND_DETAIL)
     out.append("")
