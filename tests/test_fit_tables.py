@@ -109,7 +109,6 @@ def test_output_width_prefers_columns_then_a_terminal(monkeypatch):
     monkeypatch.setattr(terminal.sys, "stderr", Tty())  # piped: stderr is still the terminal
     assert output_width() == 133
     monkeypatch.setattr(terminal.sys, "stderr", Pipe())
-    monkeypatch.setattr(terminal.sys, "stdin", None)
     assert output_width() == NO_TERMINAL_WIDTH
 
 

@@ -72,12 +72,12 @@ NO_TERMINAL_WIDTH = 140
 
 def output_width() -> int:
     """How wide text may be: COLUMNS when set, else the width of the
-    terminal the user sits at (stdout's, or stderr's or stdin's when stdout
-    is piped to ``less`` or a file), else ``NO_TERMINAL_WIDTH``."""
+    terminal the user sits at (stdout's, or stderr's when stdout is piped
+    to ``less`` or a file), else ``NO_TERMINAL_WIDTH``."""
     cols = os.environ.get("COLUMNS", "")
     if cols.isdigit() and int(cols) > 0:
         return int(cols)
-    for stream in (sys.stdout, sys.stderr, sys.stdin):
+    for stream in (sys.stdout, sys.stderr):
         try:
             if stream is not None and stream.isatty():
                 return os.get_terminal_size(stream.fileno()).columns
