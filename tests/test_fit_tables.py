@@ -49,10 +49,10 @@ def test_analyze_keeps_every_router_address_whole(name, columns):
 
 def test_least_important_columns_go_first():
     text = analyze("seed-lab", 80)
-    notes = [ln for ln in text.splitlines() if "left out at 80 columns" in ln]
-    assert notes and all(ln.startswith("(frames") or ln.startswith("(RTT") for ln in notes), notes
+    notes = [ln for ln in text.splitlines() if ln.startswith("(not shown at 80 columns: ")]
+    assert notes and all(ln[26:].startswith(("frames", "RTT")) for ln in notes), notes
     wide = analyze("seed-lab", 200)
-    assert "left out" not in wide
+    assert "not shown" not in wide
 
 
 def render(table: Table, width: int) -> list[str]:
@@ -71,7 +71,7 @@ def test_a_table_too_narrow_for_every_column_drops_frames_not_addresses():
     body = "\n".join(lines)
     for a in ("172.16.125.122", "172.16.115.112", "192.168.100.104"):
         assert a in body
-    assert "frames left out at 60 columns" in body and "1, 2" not in body
+    assert "(not shown at 60 columns: frames)" in body and "1, 2" not in body
 
 
 def test_room_left_goes_to_wrapping_not_cutting():
@@ -109,6 +109,9 @@ def test_output_width_prefers_columns_then_a_terminal(monkeypatch):
     monkeypatch.setattr(terminal.sys, "stderr", Tty())  # piped: stderr is still the terminal
     assert output_width() == 133
     monkeypatch.setattr(terminal.sys, "stderr", Pipe())
+    monkeypatch.setattr(terminal.sys, "stdin", Tty())  # 2>/dev/null | head: the one typed at
+    assert output_width() == 133
+    monkeypatch.setattr(terminal.sys, "stdin", None)
     assert output_width() == NO_TERMINAL_WIDTH
 
 

@@ -72,12 +72,13 @@ NO_TERMINAL_WIDTH = 140
 
 def output_width() -> int:
     """How wide text may be: COLUMNS when set, else the width of the
-    terminal the user sits at (stdout's, or stderr's when stdout is piped
-    to ``less`` or a file), else ``NO_TERMINAL_WIDTH``."""
+    terminal the user sits at (stdout's; when it is piped to ``head`` or a
+    file, stderr's, else stdin's: the one typed at), else
+    ``NO_TERMINAL_WIDTH``."""
     cols = os.environ.get("COLUMNS", "")
     if cols.isdigit() and int(cols) > 0:
         return int(cols)
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
         try:
             if stream is not None and stream.isatty():
                 return os.get_terminal_size(stream.fileno()).columns
@@ -140,7 +141,7 @@ class Table(_RichTable):
             return
         narrow = copy.copy(self)
         narrow.columns = [replace(c, _index=i) for i, c in enumerate(columns)]
-        note = f"({', '.join(dropped)} left out at {width} columns; --format json has them)"
+        note = f"(not shown at {width} columns: {', '.join(dropped)})"
         narrow.caption = f"{self.caption} {note}" if self.caption else note
         narrow.caption_justify = "left"
         yield from _RichTable.__rich_console__(narrow, console, options)
