@@ -78,3 +78,16 @@ def test_wide_enough_for_columns_but_more_than_a_handful_still_folds(scale50):
     assert len({x for e in doc["events"] for x in (e["src"], e["dst"]) if x}) > 6
     assert timeline(scale50, 1000).splitlines()[0].endswith(
         "a lane each (time: seconds after the first frame)")
+
+
+def test_events_without_a_router_still_draw():
+    from nhrpscope.render.ladder import ladder, lanes
+    from nhrpscope.replay.model import Event
+
+    ev = Event(5.0, 3, "finding", None, None, "warning capture-truncated " + "x" * 90, {})
+    for width in (40, 80):
+        out = ladder([ev], [], 0.0, width).splitlines()
+        assert out[0] == "time (s)" and out[3].split() == ["5.000", "#3"]
+        assert all(len(ln) <= width for ln in out) and out[4].startswith("    5.000  > warning")
+        folded = lanes([ev], [], 0.0, width).splitlines()
+        assert folded[2] == "== no router ==" and "#3" in folded[3]

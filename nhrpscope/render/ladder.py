@@ -51,7 +51,7 @@ def ladder(events: list[Any], routers: list[Any], t0: float | None,
         return "(no events)"
     cols = _order(events, routers)
     col = min(COL, (width - LEFT) // max(len(cols), 1))
-    if len(cols) > MAX_COLUMNS or col < max(len(c) for c in cols) + 2:
+    if len(cols) > MAX_COLUMNS or col < max((len(c) for c in cols), default=0) + 2:
         return lanes(events, routers, t0, width)
     info = {r.nbma: r for r in routers}
     base = t0 if t0 is not None else events[0].time
