@@ -12,7 +12,7 @@ from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
 from nhrpscope.errors import UserError
-from nhrpscope.render.terminal import printable_line
+from nhrpscope.render.terminal import fit_line, printable_line
 
 
 @click.command(short_help="A capture frame by frame, as text or JSON lines.")
@@ -57,8 +57,9 @@ def decode(file: str, fmt: str, verbose: bool, count: int | None, only: str | No
                         out.write("\n".join(lines) + "\n\n")
                 else:
                     line = summary(pkt, dec.first or 0.0)
-                    if console:
-                        console.print(line, style="red" if pkt.problems else None, markup=False)
+                    if console:  # one line a frame: cut between words, never wrapped
+                        console.print(fit_line(line, console.width), style="red" if pkt.problems else None,
+                                      markup=False, soft_wrap=True)
                     else:
                         out.write(line + "\n")
             out.flush()

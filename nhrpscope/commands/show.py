@@ -93,27 +93,35 @@ def show_dmvpn(files: tuple[str, ...], router: str | None, at: str | None, inter
 @_show_options
 @click.option("--style", type=click.Choice(["cisco", "frr"]), default="cisco", show_default=True,
               help="cisco: show ip nhrp; frr: show ip nhrp cache and show ip nhrp nhs.")
+@click.option("--shortcut", is_flag=True,
+              help="show ip nhrp shortcut: the phase 3 entries (networks resolved behind a spoke).")
 @key_options
 def show_nhrp(files: tuple[str, ...], router: str | None, at: str | None, interface: str,
-              fmt: str, style: str, key_files: tuple[str, ...],
+              fmt: str, style: str, shortcut: bool, key_files: tuple[str, ...],
               esp_specs: tuple[str, ...]) -> None:
-    """Cisco IOS `show ip nhrp` (or FRR's cache and NHS tables) for each router."""
+    """Cisco IOS `show ip nhrp` (or FRR's cache and NHS tables) for each router;
+    with --shortcut, `show ip nhrp shortcut` in either style."""
     from nhrpscope.render import show as S
 
     with edges():
         views, rp = _views(files, key_files, esp_specs, at, router, interface, fmt)
         if fmt == "json":
-            if style == "frr":
-                doc: Any = [{"cache": S.frr_cache_json(v), "nhs": S.frr_nhs_json(v)} for v in views]
+            if style == "frr" and shortcut:
+                doc: Any = [{"shortcut": S.frr_shortcut_json(v)} for v in views]
+            elif style == "frr":
+                doc = [{"cache": S.frr_cache_json(v), "nhs": S.frr_nhs_json(v)} for v in views]
             else:
-                doc = [S.nhrp_json(v) for v in views]
+                doc = [(S.shortcut_json if shortcut else S.nhrp_json)(v) for v in views]
             click.echo(json.dumps(doc, indent=2))
         elif not views:
             click.echo(_nothing(rp, "NHRP router", at))
+        elif style == "frr" and shortcut:
+            click.echo("\n\n".join(S.show_frr_shortcut(v) for v in views))
         elif style == "frr":
             click.echo("\n\n".join(S.show_frr_cache(v) + "\n\n" + S.show_frr_nhs(v) for v in views))
         else:
-            click.echo("\n\n".join(S.show_ip_nhrp(v) for v in views))
+            show_one = S.show_ip_nhrp_shortcut if shortcut else S.show_ip_nhrp
+            click.echo("\n\n".join(show_one(v) for v in views))
 
 
 # --------------------------------------------------------------------- show crypto (issue 7)

@@ -82,7 +82,9 @@ def timeline(files: tuple[str, ...], fmt: str, router: str | None, from_: str | 
         elif fmt == "mermaid":
             click.echo(ladder.mermaid(events, routers))
         else:
-            click.echo(ladder.ladder(events, routers, t0))
+            from nhrpscope.render.terminal import output_width
+
+            click.echo(ladder.ladder(events, routers, t0, output_width()))
 
 
 def _in_order(start: Stop | None, stop: Stop | None) -> None:

@@ -2,16 +2,22 @@
 
 One column per router (hubs first), one row per event: messages are arrows
 labelled with the NHRP message, state changes (registered, shortcut up,
-expired, findings) are marks on the router's column.
+expired, findings) are marks on the router's column. More routers than fit
+side by side (or than a handful) fold into one lane per conversation; no
+line is wider than the width given.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import textwrap
 from typing import Any
 
-COL = 26
+from nhrpscope.render.terminal import NO_TERMINAL_WIDTH, fit_line
+
+COL = 26  # the widest a router's column gets
 LEFT = 11  # the time column
+MAX_COLUMNS = 6  # more routers than this: one lane per conversation
 
 
 def _order(events: list[Any], routers: list[Any]) -> list[str]:
@@ -36,29 +42,75 @@ def _is_message(e: Any) -> bool:
         bool(e.dst) and e.src != e.dst
 
 
-def ladder(events: list[Any], routers: list[Any], t0: float | None) -> str:
+def ladder(events: list[Any], routers: list[Any], t0: float | None,
+           width: int = NO_TERMINAL_WIDTH) -> str:
+    """The ladder, no line wider than ``width``: one column per router while
+    a handful fit side by side with their addresses whole, else one lane per
+    conversation (``lanes``)."""
     if not events:
         return "(no events)"
     cols = _order(events, routers)
+    col = min(COL, (width - LEFT) // max(len(cols), 1))
+    if len(cols) > MAX_COLUMNS or col < max((len(c) for c in cols), default=0) + 2:
+        return lanes(events, routers, t0, width)
     info = {r.nbma: r for r in routers}
-    width = LEFT + COL * len(cols)
-    center = {c: LEFT + COL * i + COL // 2 for i, c in enumerate(cols)}
+    base = t0 if t0 is not None else events[0].time
+    return "\n".join(_grid(events, cols, info, base, col, width))
+
+
+def lanes(events: list[Any], routers: list[Any], t0: float | None,
+          width: int = NO_TERMINAL_WIDTH) -> str:
+    """The ladder folded for many routers: one lane per conversation (the
+    pair of routers a message goes between, or the one router a state change
+    is on), lanes in the order of their first event, each a two-column
+    ladder of its own events in time order."""
+    order = _order(events, routers)
+    rank = {c: i for i, c in enumerate(order)}
+    info = {r.nbma: r for r in routers}
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for e in events:
+        ends = tuple(sorted({x for x in (e.src, e.dst) if x}, key=lambda a: rank.get(a, 0)))
+        groups.setdefault(ends, []).append(e)
+    base = t0 if t0 is not None else events[0].time
+    col = min(COL, (width - LEFT) // 2)
+    out = [fit_line(f"{len(order)} routers, {len(groups)} conversations, a lane each "
+                    f"(time: seconds after the first frame)", width)]
+    for ends, evs in groups.items():
+        names = " <-> ".join(_name(c, info) for c in ends) or "no router"
+        out += ["", fit_line(f"== {names} ==", width)]
+        out += _grid(evs, list(ends), info, base, col, width, header=False)
+    return "\n".join(out)
+
+
+def _name(addr: str, info: dict[str, Any]) -> str:
+    r = info.get(addr)
+    if r is None:
+        return addr
+    return f"{addr} ({r.role}" + (f" {r.tunnel})" if r.tunnel else ")")
+
+
+def _grid(events: list[Any], cols: list[str], info: dict[str, Any], base: float, col: int,
+          width: int, *, header: bool = True) -> list[str]:
+    """A ladder of ``col``-wide router columns: a header (address, role,
+    tunnel address) and one row per event, each cut to ``width``."""
+    span_width = LEFT + col * len(cols)
+    center = {c: LEFT + col * i + col // 2 for i, c in enumerate(cols)}
     out = []
 
     def head(texts: list[str]) -> str:
-        line = [" "] * width
+        line = [" "] * span_width
         for c, txt in zip(cols, texts, strict=True):
-            txt = txt[:COL - 1]
+            txt = txt[:col - 1]
             start = max(0, center[c] - len(txt) // 2)
             line[start:start + len(txt)] = txt
         return "".join(line).rstrip()
 
-    out.append("time (s)".ljust(LEFT) + head(cols)[LEFT:])
-    out.append(head([info[c].role if c in info else "" for c in cols]))
-    out.append(head([(info[c].tunnel or "") if c in info else "" for c in cols]))
-    base = t0 if t0 is not None else events[0].time
+    if header:
+        out.append(("time (s)".ljust(LEFT) + head(cols)[LEFT:]).rstrip())
+        out.append(head([info[c].role if c in info else "" for c in cols]))
+        out.append(head([(info[c].tunnel or "") if c in info else "" for c in cols]))
     for e in events:
-        line = [" "] * width
+        line = [" "] * span_width
         for c in cols:
             line[center[c]] = "|"
         note = ""
@@ -84,10 +136,17 @@ def ladder(events: list[Any], routers: list[Any], t0: float | None) -> str:
             if who in center:
                 line[center[who]] = "*"
             note = e.label
-        txt = f"{e.time - base:9.3f}  "[:LEFT].ljust(LEFT) + "".join(line)[LEFT:]
-        tail = f"  #{e.frame}" if e.frame else ""
-        out.append((txt.rstrip() + ("  " + note if note else "") + tail).rstrip())
-    return "\n".join(out)
+        when = f"{e.time - base:9.3f}  "[:LEFT].ljust(LEFT)
+        row = (when + "".join(line)[LEFT:]).rstrip() + (f"  #{e.frame}" if e.frame else "")
+        if note and len(row) + 2 + len(note) <= width:
+            row, note = f"{row}  {note}", ""
+        out.append(fit_line(row, width))
+        # a note too long for its row follows on lines of its own (the time
+        # repeated: every line still says when), wrapped between words
+        for part in textwrap.wrap(note, max(width - LEFT - 2, 20), break_long_words=False,
+                                  break_on_hyphens=False):
+            out.append(fit_line(f"{when}> {part}", width))
+    return out
 
 
 _SHORT = (("Registration Request", "Reg Request"), ("Registration Reply", "Reg Reply"),

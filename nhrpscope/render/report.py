@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from nhrpscope.render.terminal import Console, Table
+from nhrpscope.render.terminal import Console, Table, output_width
 from nhrpscope.render.timefmt import utc
 from nhrpscope.replay.model import Analysis
 
@@ -96,7 +96,7 @@ def registration_summary(a: Analysis) -> list[dict[str, Any]]:
 def print_report(a: Analysis, console: Console | None = None) -> None:
     if console is None:
         tty = sys.stdout.isatty()
-        console = Console(highlight=False, width=None if tty else 140, soft_wrap=not tty)
+        console = Console(highlight=False, width=None if tty else output_width(), soft_wrap=not tty)
     t0 = a.capture.first
     cap = a.capture
     when = "-"
