@@ -1,7 +1,8 @@
 """The command line: the only place that prints or exits.
 
 Exit codes: 0 fine, 1 findings at or above ``--fail-on``, 2 bad usage or
-unreadable input (one line on stderr, never a traceback). Each command
+unreadable input (one line on stderr, never a traceback), 130 interrupted
+(Ctrl-C: one line, the output files' temporary files removed). Each command
 lives in its own module under ``nhrpscope/commands/``; this module gathers
 them under ``main``, the ``nhrpscope`` entry point, and imports a command's
 module only when that command runs (or ``--help`` lists it): ``generate``
@@ -11,6 +12,7 @@ need not load the replay engine, nor ``analyze`` the simulator.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -32,7 +34,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a job Ctrl-C ended
+
+
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # Ctrl-C: the command's ``with`` blocks have run as it unwound (an
+        # output's temporary file removed, the reading process stopped);
+        # click alone would print "Aborted!" and exit 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            pass  # out of the handler first: its traceback holds the command's frames
+        click.echo("nhrpscope: interrupted", err=True)
+        sys.exit(INTERRUPTED)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -39,7 +39,7 @@ def test_analyze_json_shape_and_exit_codes(tmp_path):
     doc = json.loads(r.stdout)
     assert list(doc)[:10] == ["capture", "routers", "registrations", "resolutions", "shortcuts",
                               "redirects", "purges", "errors", "ipsec", "findings"]
-    assert doc["ipsec"] == {"ike": [], "sas": []}
+    assert doc["ipsec"] == {"ike": [], "sas": [], "sas_not_tracked": None}
     assert doc["capture"]["frames"] == 10
     assert len(doc["registrations"]) == 3 and len(doc["shortcuts"]) == 1
 

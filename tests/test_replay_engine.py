@@ -42,7 +42,7 @@ def test_lab_roles_bindings_and_json_shape():
                      R4: ("spoke", R4_T)}
     doc = a.json()
     assert DESIGN_KEYS <= set(doc)
-    assert set(doc["ipsec"]) == {"ike", "sas"}
+    assert set(doc["ipsec"]) == {"ike", "sas", "sas_not_tracked"}
     assert set(doc["capture"]) >= {"file", "frames", "first", "last"}
     reg = doc["registrations"][0]
     assert set(reg) >= {"spoke_nbma", "spoke_tunnel", "hub_nbma", "request_time", "reply_time",

@@ -402,13 +402,15 @@ class Engine:
         cap = CaptureInfo(file=files[0] if len(files) == 1 else ", ".join(files),
                           frames=self.frames if frames is None else frames,
                           first=self.first, last=None if self.now == float("-inf") else self.now,
-                          files=files, duplicates=duplicates, warnings=list(warnings or []))
+                          files=files, duplicates=duplicates,
+                          warnings=list(warnings or []) + self.tunnel.esp.warnings())
         traffic = self.tunnel.traffic
         return Analysis(cap, self.router_list(), nhrp.registrations.records,
                         nhrp.resolutions.records, self.tunnel.shortcuts,
                         nhrp.indications.redirects, nhrp.purges.records, nhrp.indications.errors,
                         sas, self.findings.sorted(),
-                        traffic=sorted(traffic.values(), key=lambda x: (x.first or 0.0)), ike=ike)
+                        traffic=sorted(traffic.values(), key=lambda x: (x.first or 0.0)), ike=ike,
+                        sas_not_tracked=self.tunnel.esp.untracked())
 
     def _view(self) -> CaptureView:
         """What the rules over the whole capture read."""

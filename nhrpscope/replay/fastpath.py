@@ -93,6 +93,9 @@ _NOT_DATA = frozenset({PROTO_IPIP, PROTO_IPV6, PROTO_GRE, PROTO_ESP, PROTO_NHRP,
 _IKE_PORTS = frozenset({IKE_PORT, NAT_T_PORT})
 # ICMP "fragmentation needed" (type 3, code 4): the walk reads the MTU from it.
 _ICMP_FRAG_NEEDED = 0x0304
+# SAs whose lookup is kept (2 x observers.esp.MAX_SAS: with and without NAT-T);
+# a packet of any further SA is looked up afresh, so 100k SPIs hold no more
+MAX_ESP_KEYS = 32_768
 _ICMPV6_PACKET_TOO_BIG = 2
 
 
@@ -333,7 +336,9 @@ class Classifier:
             sa = None
             if self.sa_lookup is not None:
                 sa = self.sa_lookup(spi, _addr(b[off + 12:off + 16]), _addr(b[off + 16:off + 20]))
-            es = self._esp[ek] = _EspSa(sa, dbv)
+            es = _EspSa(sa, dbv)
+            if len(self._esp) < MAX_ESP_KEYS or ek in self._esp:
+                self._esp[ek] = es
         if es.sa is None:
             if es.null is None and ipend >= 0:
                 es.null = guess_null(b, q, ipend) is not None

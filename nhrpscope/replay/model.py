@@ -196,6 +196,17 @@ class SecurityAssociation:
 
 
 @dataclass(slots=True)
+class SasNotTracked:
+    """ESP on SAs past the number tracked one by one, counted together."""
+
+    sas: int = 0  # distinct SAs (a lower bound when ``sas_exact`` is false)
+    packets: int = 0
+    bytes: int = 0
+    sas_exact: bool = True
+    frames: list[int] = field(default_factory=list)  # [first, last]
+
+
+@dataclass(slots=True)
 class Traffic:
     """GRE between two NBMA addresses, one direction, counted not kept."""
 
@@ -249,6 +260,7 @@ class Analysis:
     findings: list[Finding]
     traffic: list[Traffic] = field(default_factory=list)
     ike: list[Any] = field(default_factory=list)  # ipsec_state.IkeNegotiation
+    sas_not_tracked: SasNotTracked | None = None  # None: every SA is in ``sas``
 
     def json(self) -> dict:
         return {
@@ -260,7 +272,8 @@ class Analysis:
             "redirects": jsonable(self.redirects),
             "purges": jsonable(self.purges),
             "errors": jsonable(self.errors),
-            "ipsec": {"ike": jsonable(self.ike), "sas": jsonable(self.sas)},
+            "ipsec": {"ike": jsonable(self.ike), "sas": jsonable(self.sas),
+                      "sas_not_tracked": jsonable(self.sas_not_tracked)},
             "findings": [jsonable(f) for f in self.findings],
             "traffic": jsonable(self.traffic),
         }

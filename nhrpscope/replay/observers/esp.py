@@ -5,6 +5,10 @@ bytes per SA, what could be decrypted, and the receiver's anti-replay window
 ``packet`` takes any ESP packet; the tunnel observer's loop counts the
 common case itself (the next sequence number on an SA it has seen, see
 ``hot``) and calls ``item`` for the rest of the packets it classified.
+
+At most ``MAX_SAS`` SAs are kept one by one (a hub's tap sees a few
+thousand); ESP on any further SA is only counted, together (``NotTracked``),
+so a capture of 100,000 SPIs costs no more than one of 16,384.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from typing import Any
 from nhrpscope.replay.facts.capture import NatTraversal
 from nhrpscope.replay.facts.nhrp import UnreadableFrames, UnreadableMark
 from nhrpscope.replay.facts.tunnel import EspDecryptionFailed, EspIcvFailed, EspNoKey, EspReplay
-from nhrpscope.replay.model import SecurityAssociation
+from nhrpscope.replay.model import SasNotTracked, SecurityAssociation
 from nhrpscope.replay.observers.routers import Routers
 
 ESP_REPLAY_WINDOW = 1024
 REPLAY_MASK = (1 << ESP_REPLAY_WINDOW) - 1
 NAT_T_PORT = 4500  # RFC 3948
+MAX_SAS = 16_384  # SAs (and NAT-T pairs) kept one by one; far above a real hub's
+# distinct SAs past MAX_SAS told apart (by the hash of SPI and addresses,
+# ~70 bytes each); past this the count of SAs not tracked is a lower bound
+MAX_UNTRACKED_KEYS = 65_536
 # why a packet could not be read, in the order ``unreadable_since`` counts them
 _WHY = ("no key for that SA", "decryption failed (wrong key?)", "ICV check failed")
 
@@ -38,6 +46,36 @@ class SaState:
         self.bits = 0
 
 
+class NotTracked:
+    """The SAs past ``MAX_SAS``: their number, packets and bytes."""
+
+    __slots__ = ("rec", "keys")
+
+    def __init__(self) -> None:
+        self.rec = SasNotTracked()
+        self.keys: set[int] = set()
+
+    def count(self, key: tuple[int, str, str], fr: int, nbytes: int) -> None:
+        rec = self.rec
+        rec.packets += 1
+        rec.bytes += nbytes
+        if rec.frames:
+            rec.frames[1] = fr
+        else:
+            rec.frames = [fr, fr]
+        h = hash(key)
+        if h in self.keys:
+            return
+        if len(self.keys) < MAX_UNTRACKED_KEYS:
+            self.keys.add(h)
+            rec.sas += 1
+        else:  # new, or first seen after the set filled: no telling
+            rec.sas_exact = False
+
+    def summary(self) -> SasNotTracked | None:
+        return self.rec if self.rec.packets else None
+
+
 def inet(b: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(b) == 4 else socket.AF_INET6, b)
 
@@ -45,7 +83,8 @@ def inet(b: bytes) -> str:
 class EspSas:
     """Every SA of the capture, keyed by (SPI, source, destination)."""
 
-    __slots__ = ("routers", "emit", "state", "sas", "hot", "natt", "_names", "by_dst")
+    __slots__ = ("routers", "emit", "state", "sas", "hot", "natt", "_names", "by_dst",
+                 "not_tracked")
 
     def __init__(self, routers: Routers, emit: Callable[..., None],
                  state: Callable[[Any], None]) -> None:
@@ -60,9 +99,10 @@ class EspSas:
         self.natt: dict[tuple[str, str], tuple[int, int, int, float]] = {}
         self._names: dict[bytes, tuple[int, str, str]] = {}
         self.by_dst: dict[str, list[SaState]] = {}  # the SAs towards each address
+        self.not_tracked = NotTracked()  # ESP on SAs past MAX_SAS
 
     def natt_seen(self, src: str, dst: str, sport: int, dport: int, fr: int, t: float) -> None:
-        if (src, dst) not in self.natt:
+        if (src, dst) not in self.natt and len(self.natt) < MAX_SAS:
             self.natt[(src, dst)] = (sport, dport, fr, t)
 
     def item(self, number: int, t: float, wl: int, rk: bytes | None, inner_dst: int | None,
@@ -71,22 +111,29 @@ class EspSas:
         None), or decrypted (GRE data inside, which the caller counts)."""
         names = self._names.get(ek)
         if names is None:  # ek: source, destination, SPI (4 bytes each) and 1 for NAT-T
-            names = self._names[ek] = (int.from_bytes(ek[8:12], "big"), inet(ek[0:4]),
-                                       inet(ek[4:8]))
+            names = (int.from_bytes(ek[8:12], "big"), inet(ek[0:4]), inet(ek[4:8]))
+            if len(self.sas) < MAX_SAS or names in self.sas:
+                self._names[ek] = names  # else not tracked: kept nowhere
         spi, src, dst = names
         natt = sport != 0
         if natt:
             self.natt_seen(src, dst, sport, dport, number, t)
         st = self.packet(t, number, spi, seq, src, dst, wl,
                          "no-key" if rk is None else "decrypted", None, natt)
-        self.hot[ek] = (st, st.rec.no_key > 0)
+        if st is not None:
+            self.hot[ek] = (st, st.rec.no_key > 0)
 
     def packet(self, t: float, fr: int, spi: int, seq: int | None, src: str, dst: str,
-               nbytes: int, status: str | None, icv_ok: bool | None, natt: bool) -> SaState:
-        """Count one ESP packet on its SA and slide the SA's replay window."""
+               nbytes: int, status: str | None, icv_ok: bool | None,
+               natt: bool) -> SaState | None:
+        """Count one ESP packet on its SA and slide the SA's replay window;
+        None: the SA is past ``MAX_SAS``, the packet counted in ``not_tracked``."""
         key = (spi, src, dst)
         st = self.sas.get(key)
         if st is None:
+            if len(self.sas) >= MAX_SAS:
+                self.not_tracked.count(key, fr, nbytes)
+                return None
             st = self.sas[key] = SaState(SecurityAssociation(f"0x{spi:08x}", src, dst, first=t,
                                                              frames=[fr, fr], natt=natt))
             self.by_dst.setdefault(dst, []).append(st)
@@ -169,6 +216,20 @@ class EspSas:
 
     def records(self) -> list[SecurityAssociation]:
         return [st.rec for st in self.sas.values()]
+
+    def untracked(self) -> SasNotTracked | None:
+        """The SAs past ``MAX_SAS`` together; None when there were none."""
+        return self.not_tracked.summary()
+
+    def warnings(self) -> list[str]:
+        """A capture warning when SAs went untracked."""
+        u = self.untracked()
+        if u is None:
+            return []
+        sas = f"{u.sas:,}" if u.sas_exact else f"at least {u.sas:,}"
+        return [f"ESP: {len(self.sas):,} SAs tracked one by one (the limit); {sas} more SAs "
+                f"({u.packets:,} packets, {u.bytes:,} bytes, frames {u.frames[0]}.."
+                f"{u.frames[1]}) only counted together (ipsec.sas_not_tracked)"]
 
     def nat_traversal(self) -> tuple[NatTraversal, ...]:
         """At the capture's end: each NAT-T pair; a sender whose source port
