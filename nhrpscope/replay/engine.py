@@ -403,7 +403,8 @@ class Engine:
                           frames=self.frames if frames is None else frames,
                           first=self.first, last=None if self.now == float("-inf") else self.now,
                           files=files, duplicates=duplicates,
-                          warnings=list(warnings or []) + self.tunnel.esp.warnings())
+                          warnings=list(warnings or []) + self.tunnel.esp.warnings()
+                          + self.tunnel.warnings())
         traffic = self.tunnel.traffic
         return Analysis(cap, self.router_list(), nhrp.registrations.records,
                         nhrp.resolutions.records, self.tunnel.shortcuts,

@@ -33,6 +33,10 @@ from nhrpscope.replay.observers.routers import Routers
 # a network its shortcut covers that still goes to another address goes via the hub
 Watch = tuple[int, int, Shortcut, frozenset[str]]
 MAX_WATCH = 256
+# Outer address pairs whose GRE traffic is kept one by one: far above a real
+# hub's tap (a 1,000-spoke hub sees a few thousand); past it, GRE between
+# further pairs is only counted together (hostile or corrupt input).
+MAX_PAIRS = 65_536
 
 
 class Host(Protocol):
@@ -79,7 +83,8 @@ def via_hub(watch: list[Watch], inner_dst: int, dst: str, t: float) -> None:
 
 class TunnelObserver:
     __slots__ = ("routers", "caches", "emit", "state", "esp", "traffic", "shortcuts", "gen",
-                 "_pairs", "_sc_pairs", "_watch", "_pairs_by_cd", "_pairs_by_src", "fragments")
+                 "not_tracked", "_pairs", "_sc_pairs", "_watch", "_pairs_by_cd", "_pairs_by_src",
+                 "fragments")
 
     def __init__(self, routers: Routers, caches: dict[str, NhrpCache],
                  emit: Callable[..., None], state: Callable[[Any], None]) -> None:
@@ -99,6 +104,8 @@ class TunnelObserver:
         self._pairs_by_cd: dict[tuple[str, str], list[Pair]] = {}
         self._pairs_by_src: dict[str, list[Pair]] = {}
         self.fragments: dict[tuple[str, str], int] = {}
+        # GRE past MAX_PAIRS: packets and bytes, the first and last frame
+        self.not_tracked = [0, 0, 0, 0]
 
     # ------------------------------------------------------------------ the loop
 
@@ -178,6 +185,8 @@ class TunnelObserver:
                 if pr is None or pr.gen != gen:
                     host.frames, host.now, host.last_frame = frames, now, last
                     pr = setup(rk, last, t, wl)
+                    if pr is None:  # a pair past MAX_PAIRS: counted together
+                        continue
                 tr = pr.tr
                 tr.packets += 1
                 tr.bytes += wl
@@ -201,10 +210,11 @@ class TunnelObserver:
 
     # ------------------------------------------------------------------ the slow path
 
-    def _setup(self, rk: Any, fr: int, t: float, nbytes: int) -> Pair:
+    def _setup(self, rk: Any, fr: int, t: float, nbytes: int) -> Pair | None:
         """The pair of ``rk``, new or stale: the once-only bookkeeping (its
         first data, the cache entries its data uses, its shortcut's first
-        direct packet), then its lookups. ``run`` counts the packet."""
+        direct packet), then its lookups. ``run`` counts the packet. None
+        past ``MAX_PAIRS``: the packet is counted with the untracked ones."""
         pr = self._pairs.get(rk)
         if pr is None:
             if isinstance(rk, bytes):
@@ -212,6 +222,9 @@ class TunnelObserver:
                 key = int.from_bytes(rk[12:16], "big") if len(rk) == 16 else None
             else:
                 src, dst, key = rk
+            if len(self._pairs) >= MAX_PAIRS and (src, dst) not in self.traffic:
+                self._untracked(fr, nbytes)
+                return None
             pr = self._pairs[rk] = Pair(self.pair(src, dst, t, fr), key)
         src, dst, tr = pr.src, pr.dst, pr.tr
         self._key(tr, pr.key)
@@ -247,11 +260,30 @@ class TunnelObserver:
         if pr.sc is not None and pr.sc.first_direct_data is None:
             pr.gen = -1  # let the slow path note the first direct packet
 
+    def _untracked(self, fr: int, nbytes: int) -> None:
+        nt = self.not_tracked
+        nt[0] += 1
+        nt[1] += nbytes
+        nt[2] = nt[2] or fr
+        nt[3] = fr
+
+    def warnings(self) -> list[str]:
+        """A capture warning when GRE pairs went untracked."""
+        packets, nbytes, first, last = self.not_tracked
+        if not packets:
+            return []
+        return [f"GRE: {len(self.traffic):,} address pairs counted one by one (the limit); "
+                f"{packets:,} more packets ({nbytes:,} bytes, frames {first}..{last}) between "
+                f"further pairs only counted together"]
+
     def pair(self, src: str, dst: str, t: float, fr: int) -> Traffic:
-        """The traffic record of ``src`` -> ``dst``, seen at ``t`` in ``fr``."""
+        """The traffic record of ``src`` -> ``dst``, seen at ``t`` in ``fr``
+        (past ``MAX_PAIRS`` a record of its own that is not kept)."""
         tr = self.traffic.get((src, dst))
         if tr is None:
-            tr = self.traffic[(src, dst)] = Traffic(src, dst, first=t, frames=[fr, fr])
+            tr = Traffic(src, dst, first=t, frames=[fr, fr])
+            if len(self.traffic) < MAX_PAIRS:
+                self.traffic[(src, dst)] = tr
         tr.last = t
         tr.frames[1] = fr
         return tr
