@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from nhrpscope.dissectors.esp import SecurityAssociation
 
 from nhrpscope.cli import main
-from nhrpscope.render.show import ios_transform
+from nhrpscope.render.show_crypto import ios_transform
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 LAB = str(CAPTURES / "seed-lab-ipsec.pcapng")

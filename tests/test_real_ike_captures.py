@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from nhrpscope.api import analyze
-from nhrpscope.render.show import isakmp_rows, result_crypto_views, show_crypto_isakmp_sa
+from nhrpscope.render.show_crypto import isakmp_rows, result_crypto_views, show_crypto_isakmp_sa
 
 # The finding codes the IKE observer and its ESP pairing raise.
 IKE_DOMAIN = frozenset({

@@ -101,7 +101,7 @@ def show_nhrp(files: tuple[str, ...], router: str | None, at: str | None, interf
               esp_specs: tuple[str, ...]) -> None:
     """Cisco IOS `show ip nhrp` (or FRR's cache and NHS tables) for each router;
     with --shortcut, `show ip nhrp shortcut` in either style."""
-    from nhrpscope.render import show as S
+    from nhrpscope.render import show_nhrp as S
 
     with edges():
         views, rp = _views(files, key_files, esp_specs, at, router, interface, fmt)
@@ -156,7 +156,7 @@ def show_crypto_isakmp_sa(files: tuple[str, ...], router: str | None, at: str | 
                           esp_specs: tuple[str, ...]) -> None:
     """Cisco IOS `show crypto isakmp sa` for each IKE peer: dst, src, state
     (MM_NO_STATE ... QM_IDLE), conn-id, status, from the IKEv1 exchanges seen."""
-    from nhrpscope.render import show as S
+    from nhrpscope.render import show_crypto as S
 
     _show_crypto(files, router, at, interface, fmt, key_files, esp_specs, S.isakmp_json,
                  S.show_crypto_isakmp_sa)
@@ -170,7 +170,7 @@ def show_crypto_ipsec_sa(files: tuple[str, ...], router: str | None, at: str | N
                          esp_specs: tuple[str, ...]) -> None:
     """Cisco IOS `show crypto ipsec sa` for each IPsec peer: per remote peer the
     inbound and outbound SPIs and #pkts encaps / decaps as seen at the tap."""
-    from nhrpscope.render import show as S
+    from nhrpscope.render import show_crypto as S
 
     _show_crypto(files, router, at, interface, fmt, key_files, esp_specs, S.ipsec_json,
                  S.show_crypto_ipsec_sa)
@@ -181,7 +181,7 @@ def _show_crypto(files: tuple[str, ...], router: str | None, at: str | None, int
                  as_json: Callable, as_text: Callable) -> None:
     """The body of the ``show crypto`` commands: one view per router, as
     JSON or in the router's layout."""
-    from nhrpscope.render.show import result_crypto_views
+    from nhrpscope.render.show_crypto import result_crypto_views
 
     with edges():
         rp = _replay_at(files, key_files, esp_specs, at, fmt)
