@@ -128,10 +128,14 @@ def show_frr_shortcut(v: RouterView) -> str:
     return "\n".join(out)
 
 
-def frr_shortcut_json(v: RouterView) -> dict:
-    rows = frr_shortcut_rows(v)
+def _frr_table(v: RouterView, rows: list[dict]) -> dict:
+    """An FRR table as nhrpd's `json` output frames it (attr + table)."""
     return {"router": v.router.nbma, "time": round(v.time, 6), "inferred_from": v.source,
             "attr": {"entriesCount": len(rows)}, "table": rows}
+
+
+def frr_shortcut_json(v: RouterView) -> dict:
+    return _frr_table(v, frr_shortcut_rows(v))
 
 
 def shortcut_json(v: RouterView) -> dict:
@@ -182,15 +186,11 @@ def show_frr_nhs(v: RouterView) -> str:
 
 
 def frr_cache_json(v: RouterView) -> dict:
-    rows = frr_cache_rows(v)
-    return {"router": v.router.nbma, "time": round(v.time, 6), "inferred_from": v.source,
-            "attr": {"entriesCount": len(rows)}, "table": rows}
+    return _frr_table(v, frr_cache_rows(v))
 
 
 def frr_nhs_json(v: RouterView) -> dict:
-    rows = frr_nhs_rows(v)
-    return {"router": v.router.nbma, "time": round(v.time, 6), "inferred_from": v.source,
-            "attr": {"entriesCount": len(rows)}, "table": rows}
+    return _frr_table(v, frr_nhs_rows(v))
 
 
 def nhrp_json(v: RouterView) -> dict:
