@@ -154,6 +154,21 @@ class NhrpObserver:
             c = self.caches[nbma] = NhrpCache(lambda to: added(nbma, to))
         return c
 
+    def sent_behind_nat(self, n: NhrpPacket, osrc: str | None, what: str, t: float, fr: int,
+                        *, unknown_only: bool = False) -> bool:
+        """A request that came from an outer address other than the NBMA it
+        claims (and was not passed on by an NHS): its sender is behind NAT
+        (``nat``). ``unknown_only``: not when that address is a router's own
+        (a resolution request may arrive from one). True when inferred."""
+        claimed = n.src_nbma
+        if not osrc or not claimed or osrc == claimed or self.forwarded(n, osrc) \
+                or self.routers.alias.get(osrc) == claimed \
+                or (unknown_only and osrc in self.routers):
+            return False
+        self.nat(claimed, osrc, f"it claims NBMA {claimed} but its {what} came from {osrc}",
+                 t, fr)
+        return True
+
     def nat(self, nbma: str, public: str, why: str, t: float, fr: int) -> None:
         """NAT inference: ``nbma`` shows on the wire as ``public``. The
         router record, the hot path's lookups and every cache learn it."""

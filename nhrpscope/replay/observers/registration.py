@@ -68,10 +68,7 @@ class Registrations:
         if not spoke:
             return
         osrc = m.osrc
-        if not nhrp.forwarded(n, osrc) and osrc and n.src_nbma and osrc != n.src_nbma \
-                and routers.alias.get(osrc) != n.src_nbma:
-            nhrp.nat(n.src_nbma, osrc, f"it claims NBMA {n.src_nbma} but its registration "
-                     f"came from {osrc}", t, fr)
+        nhrp.sent_behind_nat(n, osrc, "registration", t, fr)
         hub = m.receiver
         rs = routers.seen(spoke, t, fr)
         rs.bind(n.src_proto)

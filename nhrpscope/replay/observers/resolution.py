@@ -44,11 +44,7 @@ class Resolutions:
         if not req:
             return
         osrc, sender, receiver = m.osrc, m.sender, m.receiver
-        fwd = nhrp.forwarded(n, osrc)
-        if not fwd and osrc and n.src_nbma and osrc != n.src_nbma \
-                and routers.alias.get(osrc) != n.src_nbma and osrc not in routers:
-            nhrp.nat(n.src_nbma, osrc, f"it claims NBMA {n.src_nbma} but its resolution "
-                     f"request came from {osrc}", t, fr)
+        if nhrp.sent_behind_nat(n, osrc, "resolution request", t, fr, unknown_only=True):
             sender = routers.claimed(osrc)
         rq = routers.seen(req, t, fr)
         rq.bind(n.src_proto)
