@@ -18,15 +18,20 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from nhrpscope.api import Result, cache_at, find_router
 from nhrpscope.render.timefmt import utc
 from nhrpscope.replay.cache import INCOMPLETE, NEGATIVE, STATIC, CacheEntry, ios_duration
 from nhrpscope.replay.model import Router
 
-if TYPE_CHECKING:
-    from nhrpscope.render.show_crypto import CryptoView
+
+class Instant(Protocol):
+    """What ``when`` reads of a view (a RouterView or a show_crypto.CryptoView)."""
+
+    time: float
+    first: float | None
+    frame: int | None
 
 LEGEND = (
     "Legend: Attrb --> S - Static, D - Dynamic, I - Incomplete\n"
@@ -148,7 +153,7 @@ def _nth_interface(name: str, i: int) -> str:
     return f"{m.group(1)}{int(m.group(2)) + i}" if m else f"{name}.{i}"
 
 
-def when(v: RouterView | CryptoView) -> str:
+def when(v: Instant) -> str:
     """When a view is taken: UTC time, seconds after the first frame, frame."""
     ts = utc(v.time, "%Y-%m-%d %H:%M:%S", millis=True)
     parts = []
