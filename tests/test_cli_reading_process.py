@@ -4,7 +4,6 @@ the file and exit code 2, never a traceback."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from test_replay_build import Cap
 
 from nhrpscope import api
 from nhrpscope.cli import main
+from nhrpscope.replay import source
 from nhrpscope.replay.source import CaptureSource
 
 
@@ -28,7 +28,7 @@ def killed_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     python.write_text("#!/bin/sh\nkill -9 $$\n")
     python.chmod(0o755)
     monkeypatch.setattr(CaptureSource, "STAGE_MIN_BYTES", 0)  # every file is big
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(source, "usable_cores", lambda: 2)
     monkeypatch.setattr(sys, "executable", str(python))  # the reading process runs this
     return cap
 

@@ -4,7 +4,6 @@ the second reading process) gives what decoding every frame gives."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import socket
 import struct
@@ -25,7 +24,7 @@ from nhrpscope.keys import SADatabase, load_key_file, parse_tcpdump_spec
 from nhrpscope.pipeline import replay
 from nhrpscope.replay.engine import Engine
 from nhrpscope.replay.fastpath import Classifier
-from nhrpscope.replay.source import CaptureSource
+from nhrpscope.replay.source import CaptureSource, usable_cores
 from nhrpscope.sim.net import udp
 from nhrpscope.sim.run import Options, simulate, write_outputs
 from nhrpscope.sim.scenario import load_scenario
@@ -447,7 +446,7 @@ def test_duplicates_and_reordering(tmp_path):
 def test_no_reading_process_for_small_or_piped_input(tmp_path):
     p = _write(tmp_path / "s.pcap", [(1.0, MAC + b"\0" * 40)])
     assert not CaptureSource([str(p)]).stageable()
-    if (os.cpu_count() or 1) > 1:
+    if usable_cores() > 1:
         src = CaptureSource([str(p)])
         src.STAGE_MIN_BYTES = 0
         assert src.stageable()

@@ -144,6 +144,17 @@ def _in_order(batches: Iterable[list[tuple]], window: float, max_frames: int,
         yield pend
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: under ``taskset -c 0`` (or a
+    container's CPU set) one, though ``os.cpu_count()`` says how many the
+    machine has. A second process on the same core only adds the cost of
+    passing the frames between the two (measured: 3.3 s against 2.3 s)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _stop(proc: Any, err: Any, done: bool) -> None:
     """End the reading process (killed unless it finished) and its files."""
     if not done and proc.poll() is None:
@@ -225,7 +236,7 @@ class CaptureSource:
     def stageable(self) -> bool:
         """Whether ``staged`` can read this source: one regular file, big
         enough, nothing to write, and a second core."""
-        if len(self.paths) != 1 or self.writer is not None or (os.cpu_count() or 1) < 2:
+        if len(self.paths) != 1 or self.writer is not None or usable_cores() < 2:
             return False
         try:
             st = os.stat(self.paths[0])
