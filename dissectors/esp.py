@@ -60,6 +60,7 @@ from nhrpscope.dissectors.esp_algorithms import (
 
 __all__ = [
     "ESP_HEADER",
+    "CbcEnds",
     "EspFixed",
     "EspHeader",
     "peek_esp",
@@ -650,6 +651,38 @@ _PADS = tuple(bytes(range(1, n + 1)) for n in range(256))
 _HEAD = 32
 
 
+class CbcEnds(NamedTuple):
+    """How ``EspPeek.peek_at`` opens a CBC packet whose ciphertext is longer
+    than ``whole`` bytes, as values for a copy of it inlined in a loop (the
+    replay's classifier: a call per packet there cost more than the rest of
+    the work). With ``s = q + skip`` and ``e`` the end less ``icv_len``,
+    ``update(b[s - blk:s + HEAD] + b[e - 2 * blk:e])`` gives one junk block,
+    the first ``HEAD`` plaintext bytes, one junk block and the last block;
+    that last block ends with ``trailers[pad_len]`` when the trailer is what
+    ``peek_at`` accepts (default padding within the block, next header 47;
+    None for a pad length it does not). ``tests/test_esp_speed_inline.py``
+    holds a copy to ``peek_at``."""
+
+    update: Any  # the long-lived CBC decryptor's update
+    skip: int  # SPI, sequence number, IV
+    blk: int
+    icv_len: int
+    whole: int  # ciphertext of at most this many bytes peek_at decrypts whole
+    trailers: tuple[bytes | None, ...]
+
+
+def _trailers(blk: int) -> tuple[bytes | None, ...]:
+    # one table per block size, shared by every SA (constants, not state)
+    t = _TRAILERS.get(blk)
+    if t is None:
+        t = _TRAILERS[blk] = tuple(_PADS[p] + bytes((p, 47)) if p + 2 <= blk else None
+                                   for p in range(256))
+    return t
+
+
+_TRAILERS: dict[int, tuple[bytes | None, ...]] = {}
+
+
 class EspPeek:
     """Opens just the ends of ESP packets under one SA: the first plaintext
     bytes (the GRE header and the inner IP header: what a replay needs to
@@ -718,6 +751,13 @@ class EspPeek:
             return cls(sa)
         except (ValueError, TypeError, ImportError):
             return None
+
+    def cbc_ends(self) -> CbcEnds | None:
+        """``CbcEnds`` of this SA; None when it is not a CBC cipher."""
+        if self._dec is None:
+            return None
+        return CbcEnds(self._dec.update, self._skip, self.blk, self.icv_len,
+                       _HEAD + 2 * self.blk, _trailers(self.blk))
 
     def _keystream(self, iv: bytes, first: int, count: int) -> bytes:
         """``count`` keystream blocks from block ``first`` of the payload."""
