@@ -43,6 +43,7 @@ import hmac
 import ipaddress
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -55,12 +56,15 @@ from nhrpscope.dissectors.esp_algorithms import (
     check_key_length,
     decrypt,
     encrypt,
+    hmac_context,
     icv,
+    split_keymat,
 )
 
 __all__ = [
     "ESP_HEADER",
     "CbcEnds",
+    "SaOps",
     "EspFixed",
     "EspHeader",
     "peek_esp",
@@ -145,6 +149,9 @@ class SecurityAssociation:
     "no ESN", low bits) of the highest sequence number seen, so the next
     packet tries the right high bits first and follows a wrap of the low
     32 bits. It never makes a wrong ICV pass; it only orders the guesses.
+    ``ops`` is a cache beside it, filled on the first decode: the cipher
+    and HMAC contexts made from the keys (``SaOps``), so each packet does
+    not make them again; it changes no result.
     """
 
     spi: int | None
@@ -161,6 +168,7 @@ class SecurityAssociation:
     encap: tuple[int, int] | None = field(default=None, compare=False)
     origin: str = field(default="", compare=False)
     esn_hint: tuple[int | None, int] | None = field(default=None, compare=False, repr=False)
+    ops: SaOps | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.spi is not None and not 0 <= self.spi <= 0xFFFFFFFF:
@@ -231,6 +239,39 @@ class SecurityAssociation:
         return f"{name}+{self.integrity}"
 
 
+class SaOps:
+    """What decoding an SA's packets reuses, made from its keys once
+    (``SecurityAssociation.ops``): its description; for CBC a long-lived
+    decryptor, fed each packet from its IV on (the IV is the block that
+    chains the first, so the decryptor's own state never matters, and the
+    first block out is dropped); for an HMAC the keyed context, copied per
+    packet. ``for_sa`` gives the SA's, made anew if its keys changed."""
+
+    __slots__ = ("enc_key", "auth_key", "desc", "cbc", "mac")
+
+    def __init__(self, sa: SecurityAssociation) -> None:
+        self.enc_key, self.auth_key = sa.enc_key, sa.auth_key
+        self.desc = sa.describe()
+        enc = sa.algorithm
+        self.cbc: Any = None
+        if enc.kind == "cbc":
+            from cryptography.hazmat.primitives.ciphers import Cipher, modes
+            from nhrpscope.dissectors.esp_algorithms import _block_cipher
+
+            key, _salt = split_keymat(enc, sa.enc_key)
+            self.cbc = Cipher(_block_cipher(enc.name, key), modes.CBC(bytes(enc.block))).decryptor()
+        self.mac: Any = None
+        if not enc.is_aead and sa.icv_len and sa.auth_key is not None and can_verify(sa.integrity):
+            self.mac = hmac_context(sa.integrity, sa.auth_key)
+
+    @staticmethod
+    def for_sa(sa: SecurityAssociation) -> SaOps:
+        ops = sa.ops
+        if ops is None or ops.enc_key is not sa.enc_key or ops.auth_key is not sa.auth_key:
+            ops = sa.ops = SaOps(sa)
+        return ops
+
+
 def _canonical_addr(a: object) -> str | None:
     if a is None:
         return None
@@ -262,7 +303,13 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
         return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp",
                                            "esp.truncated", "error")])
     spi = int.from_bytes(buf[:4], "big")
-    desc = sa.describe() if sa is not None else None
+    ops: SaOps | None = None
+    if sa is not None:
+        try:
+            ops = SaOps.for_sa(sa)
+        except (ValueError, TypeError, OverflowError, KeyError):
+            ops = None  # made per packet, as ever: the error is reported where it arises
+    desc = ops.desc if ops is not None else sa.describe() if sa is not None else None
     if n < ESP_HEADER_LEN:
         rec = EspHeader(spi, None, status="truncated", sa_desc=desc)
         return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp",
@@ -275,7 +322,7 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
     if sa is None:
         return Decoded(EspHeader(spi, seq, status="no-key"), b"", problems, 8)
     try:
-        return _open(buf, spi, seq, sa, desc, problems)
+        return _open(buf, spi, seq, sa, desc, problems, ops)
     except (ValueError, TypeError, OverflowError, KeyError) as e:  # defensive: never raise
         problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp",
                                 "esp.decrypt-failed", "error"))
@@ -283,10 +330,16 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
         return Decoded(rec, b"", problems, 8)
 
 
-def _hi_candidates(sa: SecurityAssociation, seq: int) -> list[int | None]:
+# _hi_candidates of an SA that says nothing of ESN and has verified none
+_NO_ESN: tuple[int | None, ...] = (None, *range(MAX_SMALL_SEQ_HI + 1))
+
+
+def _hi_candidates(sa: SecurityAssociation, seq: int) -> Sequence[int | None]:
     """ESN high words to try, most likely first; None means "no ESN"."""
-    first: list[int | None] = []
     hint = sa.esn_hint
+    if not sa.esn and sa.seq_hi is None and (hint is None or hint[0] is None):
+        return _NO_ESN  # the commonest SA: what the list below comes to, made once
+    first: list[int | None] = []
     if hint is not None:
         hi, lo = hint
         if hi is None:
@@ -329,7 +382,7 @@ def _remember(sa: SecurityAssociation, hi: int | None, seq: int) -> None:
 
 
 def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | None,
-          problems: list[Problem]) -> Decoded:
+          problems: list[Problem], ops: SaOps | None = None) -> Decoded:
     enc = ENCRYPTION[sa.encryption]
     icv_len = sa.icv_len or 0
     n = len(buf)
@@ -380,9 +433,18 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
     else:
         if icv_len and sa.auth_key is not None and can_verify(sa.integrity):
             signed = buf[: n - icv_len]
+            mac = ops.mac if ops is not None else None
             for h in _hi_candidates(sa, seq):
-                data = signed if h is None else signed + h.to_bytes(4, "big")
-                if hmac.compare_digest(icv(sa.integrity, sa.auth_key, data), wire_icv):
+                if mac is not None:  # the keyed HMAC, copied: the same ICV as icv() gives
+                    m = mac.copy()
+                    m.update(signed)
+                    if h is not None:
+                        m.update(h.to_bytes(4, "big"))
+                    got = m.digest()[:icv_len]
+                else:
+                    data = signed if h is None else signed + h.to_bytes(4, "big")
+                    got = icv(sa.integrity, sa.auth_key, data)
+                if hmac.compare_digest(got, wire_icv):
                     hi, icv_ok = h, True
                     break
             else:
@@ -393,7 +455,11 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
             authentic = enc.kind == "null"
         else:
             hi = _assumed_hi(sa, seq)
-        pt = decrypt(enc, sa.enc_key, iv, ct)
+        cbc = ops.cbc if ops is not None else None
+        if cbc is not None:  # IV and ciphertext through the SA's decryptor (SaOps)
+            pt = cbc.update(buf[8:n - icv_len])[iv_len:]
+        else:
+            pt = decrypt(enc, sa.enc_key, iv, ct)
         if pt is None:  # pragma: no cover - only combined modes return None
             return result("decryption-failed", icv_ok=icv_ok)
 
@@ -402,7 +468,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
     trailer_ok = end >= 0
     inner = pt[:end] if trailer_ok else b""
     padding = pt[end:-2] if trailer_ok else b""
-    pad_default = trailer_ok and padding == bytes(range(1, pad_len + 1))
+    pad_default = trailer_ok and padding == _PADS[pad_len]
     if authentic:
         if not trailer_ok:
             problems.append(Problem(start, f"pad length {pad_len} exceeds the {len(pt) - 2} "
