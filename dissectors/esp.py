@@ -33,8 +33,9 @@ says (``esn``, ``seq_hi``, as ``ip xfrm state`` shows ``flag esn`` and
 neighbours across a wrap of the low 32 bits, and 0..3. An SA that does not
 say ESN is tried without first, then with. The SA's ``esn_hint`` remembers
 the last verified (high bits, low bits) so a long capture follows the wrap;
-it is the only state a decoder ever changes, a cache that orders the
-guesses (see ``SecurityAssociation``).
+it is the only state a decoder ever changes that bears on a result, a
+cache that orders the guesses (see ``SecurityAssociation``); the other,
+``ops``, only keeps the SA's cipher and HMAC contexts (``SaOps``).
 """
 
 from __future__ import annotations
