@@ -40,6 +40,7 @@ cache that orders the guesses (see ``SecurityAssociation``); the other,
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import os
@@ -283,6 +284,12 @@ def _canonical_addr(a: object) -> str | None:
     s = str(a).strip()
     if s in ("", "*"):
         return None
+    return _canonical_text(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_text(s: str) -> str:
+    # a hub's key file names its own address once per SA: parsed once
     try:
         return addr_str(ipaddress.ip_address(s).packed)
     except ValueError:
