@@ -734,27 +734,28 @@ class CbcEnds(NamedTuple):
     the first ``HEAD`` plaintext bytes, one junk block and the last block;
     that last block ends with ``trailers[pad_len]`` when the trailer is what
     ``peek_at`` accepts (default padding within the block, next header 47;
-    None for a pad length it does not). ``tests/test_esp_speed_inline.py``
-    holds a copy to ``peek_at``."""
+    for a pad length it does not, bytes longer than all that, which nothing
+    ends with). ``tests/test_esp_speed_inline.py`` holds a copy to ``peek_at``."""
 
     update: Any  # the long-lived CBC decryptor's update
     skip: int  # SPI, sequence number, IV
     blk: int
     icv_len: int
     whole: int  # ciphertext of at most this many bytes peek_at decrypts whole
-    trailers: tuple[bytes | None, ...]
+    trailers: tuple[bytes, ...]
 
 
-def _trailers(blk: int) -> tuple[bytes | None, ...]:
+def _trailers(blk: int) -> tuple[bytes, ...]:
     # one table per block size, shared by every SA (constants, not state)
     t = _TRAILERS.get(blk)
     if t is None:
-        t = _TRAILERS[blk] = tuple(_PADS[p] + bytes((p, 47)) if p + 2 <= blk else None
+        never = bytes(3 * blk + _HEAD + 1)  # longer than what update gives: ends nothing
+        t = _TRAILERS[blk] = tuple(_PADS[p] + bytes((p, 47)) if p + 2 <= blk else never
                                    for p in range(256))
     return t
 
 
-_TRAILERS: dict[int, tuple[bytes | None, ...]] = {}
+_TRAILERS: dict[int, tuple[bytes, ...]] = {}
 
 
 class EspPeek:

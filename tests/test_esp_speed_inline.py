@@ -209,8 +209,7 @@ def test_cbc_ends_is_peek_at():
             if e - s <= ends.whole or (e - s) % blk:
                 continue
             p = ends.update(esp[s - blk:s + EspPeek.HEAD] + esp[e - 2 * blk:e])
-            pad = p[-2]
-            ok = p[-2 - pad:] == ends.trailers[pad]
+            ok = p.endswith(ends.trailers[p[-2]])
             r = peek.peek_at(esp, 0, len(esp))
             if r is None:
                 assert not ok or (p[blk:blk + 4] not in (b"\0\0\x08\0", b"\x20\0\x08\0"))

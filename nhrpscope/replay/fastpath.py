@@ -236,7 +236,7 @@ class _EspFast:
         self.update: Any = None
         self.verify: Any = None
         self.start = self.blk = self.icv = self.whole = 0
-        self.trailers: tuple[bytes | None, ...] = ()
+        self.trailers: tuple[bytes, ...] = ()
         if peek is not None:
             ends = peek.cbc_ends()
             assert ends is not None  # a CBC SA (_go_fast)
@@ -323,8 +323,7 @@ class Classifier:
                             e = 14 + total - f.icv
                             if e - s > f.whole and not (e - s) % blk:
                                 p = upd(b[s - blk:s + 32] + b[e - 2 * blk:e])
-                                pad = p[-2]
-                                if p[-2 - pad:] == f.trailers[pad]:
+                                if p.endswith(f.trailers[p[-2]]):
                                     # GRE with a key before IPv4 (or with none: IPv4 4 bytes sooner)
                                     gw, gk, ivihl, ifl, iproto, idst, l4 = gre_ip(p, blk)
                                     if gw == gre_key_ipv4:
