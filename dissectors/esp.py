@@ -33,16 +33,19 @@ says (``esn``, ``seq_hi``, as ``ip xfrm state`` shows ``flag esn`` and
 neighbours across a wrap of the low 32 bits, and 0..3. An SA that does not
 say ESN is tried without first, then with. The SA's ``esn_hint`` remembers
 the last verified (high bits, low bits) so a long capture follows the wrap;
-it is the only state a decoder ever changes, a cache that orders the
-guesses (see ``SecurityAssociation``).
+it is the only state a decoder ever changes that bears on a result, a
+cache that orders the guesses (see ``SecurityAssociation``); the other,
+``ops``, only keeps the SA's cipher and HMAC contexts (``SaOps``).
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -55,11 +58,15 @@ from nhrpscope.dissectors.esp_algorithms import (
     check_key_length,
     decrypt,
     encrypt,
+    hmac_context,
     icv,
+    split_keymat,
 )
 
 __all__ = [
     "ESP_HEADER",
+    "CbcEnds",
+    "SaOps",
     "EspFixed",
     "EspHeader",
     "peek_esp",
@@ -144,6 +151,9 @@ class SecurityAssociation:
     "no ESN", low bits) of the highest sequence number seen, so the next
     packet tries the right high bits first and follows a wrap of the low
     32 bits. It never makes a wrong ICV pass; it only orders the guesses.
+    ``ops`` is a cache beside it, filled on the first decode: the cipher
+    and HMAC contexts made from the keys (``SaOps``), so each packet does
+    not make them again; it changes no result.
     """
 
     spi: int | None
@@ -160,6 +170,7 @@ class SecurityAssociation:
     encap: tuple[int, int] | None = field(default=None, compare=False)
     origin: str = field(default="", compare=False)
     esn_hint: tuple[int | None, int] | None = field(default=None, compare=False, repr=False)
+    ops: SaOps | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.spi is not None and not 0 <= self.spi <= 0xFFFFFFFF:
@@ -230,6 +241,39 @@ class SecurityAssociation:
         return f"{name}+{self.integrity}"
 
 
+class SaOps:
+    """What decoding an SA's packets reuses, made from its keys once
+    (``SecurityAssociation.ops``): its description; for CBC a long-lived
+    decryptor, fed each packet from its IV on (the IV is the block that
+    chains the first, so the decryptor's own state never matters, and the
+    first block out is dropped); for an HMAC the keyed context, copied per
+    packet. ``for_sa`` gives the SA's, made anew if its keys changed."""
+
+    __slots__ = ("enc_key", "auth_key", "desc", "cbc", "mac")
+
+    def __init__(self, sa: SecurityAssociation) -> None:
+        self.enc_key, self.auth_key = sa.enc_key, sa.auth_key
+        self.desc = sa.describe()
+        enc = sa.algorithm
+        self.cbc: Any = None
+        if enc.kind == "cbc":
+            from cryptography.hazmat.primitives.ciphers import Cipher, modes
+            from nhrpscope.dissectors.esp_algorithms import _block_cipher
+
+            key, _salt = split_keymat(enc, sa.enc_key)
+            self.cbc = Cipher(_block_cipher(enc.name, key), modes.CBC(bytes(enc.block))).decryptor()
+        self.mac: Any = None
+        if not enc.is_aead and sa.icv_len and sa.auth_key is not None and can_verify(sa.integrity):
+            self.mac = hmac_context(sa.integrity, sa.auth_key)
+
+    @staticmethod
+    def for_sa(sa: SecurityAssociation) -> SaOps:
+        ops = sa.ops
+        if ops is None or ops.enc_key is not sa.enc_key or ops.auth_key is not sa.auth_key:
+            ops = sa.ops = SaOps(sa)
+        return ops
+
+
 def _canonical_addr(a: object) -> str | None:
     if a is None:
         return None
@@ -240,6 +284,12 @@ def _canonical_addr(a: object) -> str | None:
     s = str(a).strip()
     if s in ("", "*"):
         return None
+    return _canonical_text(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_text(s: str) -> str:
+    # a hub's key file names its own address once per SA: parsed once
     try:
         return addr_str(ipaddress.ip_address(s).packed)
     except ValueError:
@@ -261,7 +311,13 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
         return Decoded(None, b"", [Problem(0, f"ESP header cut short ({n} of 8 bytes)", "esp",
                                            "esp.truncated", "error")])
     spi = int.from_bytes(buf[:4], "big")
-    desc = sa.describe() if sa is not None else None
+    ops: SaOps | None = None
+    if sa is not None:
+        try:
+            ops = SaOps.for_sa(sa)
+        except (ValueError, TypeError, OverflowError, KeyError):
+            ops = None  # made per packet, as ever: the error is reported where it arises
+    desc = ops.desc if ops is not None else sa.describe() if sa is not None else None
     if n < ESP_HEADER_LEN:
         rec = EspHeader(spi, None, status="truncated", sa_desc=desc)
         return Decoded(rec, b"", [Problem(n, f"ESP header cut short ({n} of 8 bytes)", "esp",
@@ -274,7 +330,7 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
     if sa is None:
         return Decoded(EspHeader(spi, seq, status="no-key"), b"", problems, 8)
     try:
-        return _open(buf, spi, seq, sa, desc, problems)
+        return _open(buf, spi, seq, sa, desc, problems, ops)
     except (ValueError, TypeError, OverflowError, KeyError) as e:  # defensive: never raise
         problems.append(Problem(8, f"could not decrypt ({type(e).__name__})", "esp",
                                 "esp.decrypt-failed", "error"))
@@ -282,10 +338,16 @@ def decode_esp(buf: bytes, sa: SecurityAssociation | None) -> Decoded:
         return Decoded(rec, b"", problems, 8)
 
 
-def _hi_candidates(sa: SecurityAssociation, seq: int) -> list[int | None]:
+# _hi_candidates of an SA that says nothing of ESN and has verified none
+_NO_ESN: tuple[int | None, ...] = (None, *range(MAX_SMALL_SEQ_HI + 1))
+
+
+def _hi_candidates(sa: SecurityAssociation, seq: int) -> Sequence[int | None]:
     """ESN high words to try, most likely first; None means "no ESN"."""
-    first: list[int | None] = []
     hint = sa.esn_hint
+    if not sa.esn and sa.seq_hi is None and (hint is None or hint[0] is None):
+        return _NO_ESN  # the commonest SA: what the list below comes to, made once
+    first: list[int | None] = []
     if hint is not None:
         hi, lo = hint
         if hi is None:
@@ -328,7 +390,7 @@ def _remember(sa: SecurityAssociation, hi: int | None, seq: int) -> None:
 
 
 def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | None,
-          problems: list[Problem]) -> Decoded:
+          problems: list[Problem], ops: SaOps | None = None) -> Decoded:
     enc = ENCRYPTION[sa.encryption]
     icv_len = sa.icv_len or 0
     n = len(buf)
@@ -379,9 +441,18 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
     else:
         if icv_len and sa.auth_key is not None and can_verify(sa.integrity):
             signed = buf[: n - icv_len]
+            mac = ops.mac if ops is not None else None
             for h in _hi_candidates(sa, seq):
-                data = signed if h is None else signed + h.to_bytes(4, "big")
-                if hmac.compare_digest(icv(sa.integrity, sa.auth_key, data), wire_icv):
+                if mac is not None:  # the keyed HMAC, copied: the same ICV as icv() gives
+                    m = mac.copy()
+                    m.update(signed)
+                    if h is not None:
+                        m.update(h.to_bytes(4, "big"))
+                    got = m.digest()[:icv_len]
+                else:
+                    data = signed if h is None else signed + h.to_bytes(4, "big")
+                    got = icv(sa.integrity, sa.auth_key, data)
+                if hmac.compare_digest(got, wire_icv):
                     hi, icv_ok = h, True
                     break
             else:
@@ -392,7 +463,11 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
             authentic = enc.kind == "null"
         else:
             hi = _assumed_hi(sa, seq)
-        pt = decrypt(enc, sa.enc_key, iv, ct)
+        cbc = ops.cbc if ops is not None else None
+        if cbc is not None:  # IV and ciphertext through the SA's decryptor (SaOps)
+            pt = cbc.update(buf[8:n - icv_len])[iv_len:]
+        else:
+            pt = decrypt(enc, sa.enc_key, iv, ct)
         if pt is None:  # pragma: no cover - only combined modes return None
             return result("decryption-failed", icv_ok=icv_ok)
 
@@ -401,7 +476,7 @@ def _open(buf: bytes, spi: int, seq: int, sa: SecurityAssociation, desc: str | N
     trailer_ok = end >= 0
     inner = pt[:end] if trailer_ok else b""
     padding = pt[end:-2] if trailer_ok else b""
-    pad_default = trailer_ok and padding == bytes(range(1, pad_len + 1))
+    pad_default = trailer_ok and padding == _PADS[pad_len]
     if authentic:
         if not trailer_ok:
             problems.append(Problem(start, f"pad length {pad_len} exceeds the {len(pt) - 2} "
@@ -650,6 +725,39 @@ _PADS = tuple(bytes(range(1, n + 1)) for n in range(256))
 _HEAD = 32
 
 
+class CbcEnds(NamedTuple):
+    """How ``EspPeek.peek_at`` opens a CBC packet whose ciphertext is longer
+    than ``whole`` bytes, as values for a copy of it inlined in a loop (the
+    replay's classifier: a call per packet there cost more than the rest of
+    the work). With ``s = q + skip`` and ``e`` the end less ``icv_len``,
+    ``update(b[s - blk:s + HEAD] + b[e - 2 * blk:e])`` gives one junk block,
+    the first ``HEAD`` plaintext bytes, one junk block and the last block;
+    that last block ends with ``trailers[pad_len]`` when the trailer is what
+    ``peek_at`` accepts (default padding within the block, next header 47;
+    for a pad length it does not, bytes longer than all that, which nothing
+    ends with). ``tests/test_esp_speed_inline.py`` holds a copy to ``peek_at``."""
+
+    update: Any  # the long-lived CBC decryptor's update
+    skip: int  # SPI, sequence number, IV
+    blk: int
+    icv_len: int
+    whole: int  # ciphertext of at most this many bytes peek_at decrypts whole
+    trailers: tuple[bytes, ...]
+
+
+def _trailers(blk: int) -> tuple[bytes, ...]:
+    # one table per block size, shared by every SA (constants, not state)
+    t = _TRAILERS.get(blk)
+    if t is None:
+        never = bytes(3 * blk + _HEAD + 1)  # longer than what update gives: ends nothing
+        t = _TRAILERS[blk] = tuple(_PADS[p] + bytes((p, 47)) if p + 2 <= blk else never
+                                   for p in range(256))
+    return t
+
+
+_TRAILERS: dict[int, tuple[bytes, ...]] = {}
+
+
 class EspPeek:
     """Opens just the ends of ESP packets under one SA: the first plaintext
     bytes (the GRE header and the inner IP header: what a replay needs to
@@ -718,6 +826,13 @@ class EspPeek:
             return cls(sa)
         except (ValueError, TypeError, ImportError):
             return None
+
+    def cbc_ends(self) -> CbcEnds | None:
+        """``CbcEnds`` of this SA; None when it is not a CBC cipher."""
+        if self._dec is None:
+            return None
+        return CbcEnds(self._dec.update, self._skip, self.blk, self.icv_len,
+                       _HEAD + 2 * self.blk, _trailers(self.blk))
 
     def _keystream(self, iv: bytes, first: int, count: int) -> bytes:
         """``count`` keystream blocks from block ``first`` of the payload."""

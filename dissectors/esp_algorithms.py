@@ -284,6 +284,16 @@ def icv(integrity: str, key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, name).digest()[: alg.icv_len]
 
 
+def hmac_context(integrity: str, key: bytes) -> hmac.HMAC | None:
+    """The HMAC of ``integrity`` keyed with ``key``, to copy per packet
+    (``copy().update(data)``: ``icv``'s digest, less the keying); None for
+    an integrity ``icv`` computes otherwise (AES-XCBC) or not at all."""
+    name = _HMAC_HASH.get(integrity)
+    if name is None or not can_verify(integrity):
+        return None
+    return hmac.new(key, digestmod=name)
+
+
 def check_key_length(kind: str, name: str, length: int) -> str | None:
     """Why a key of ``length`` bytes does not fit, or None if it does.
     ``kind`` is "encryption" or "integrity". Never mentions key contents."""

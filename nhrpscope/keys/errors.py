@@ -56,7 +56,7 @@ def show(text: str) -> str:
 
 
 @contextmanager
-def at_column(where: str, line: int | None, column: int) -> Iterator[None]:
+def at_column(where: str, line: int | None, column: int | None) -> Iterator[None]:
     """Errors raised inside about this line, and not yet pointing at a
     column, point at ``column`` (1-based). Errors about another file (an
     included one) are left as they are."""

@@ -86,6 +86,8 @@ _WS_ANY_OUT = {n: k for k, (a, n) in WIRESHARK_AUTHENTICATION.items() if a == "u
 
 def _uat_unescape(s: str) -> str:
     """UAT strings escape bytes as \\xHH."""
+    if "\\" not in s:
+        return s
     return re.sub(r"\\x([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), s)
 
 
@@ -101,8 +103,10 @@ def _ws_key(text: str, where: str, line: int, what: str) -> bytes:
     return text.encode("utf-8")
 
 
-def _esp_sa_row(fields: list[str], cols: list[int], where: str, line: int) -> SecurityAssociation:
-    """One row; ``cols`` are its fields' columns, for errors."""
+def _esp_sa_row(fields: list[str], cols: list[int] | list[None], where: str, line: int
+                ) -> SecurityAssociation:
+    """One row; ``cols`` are its fields' columns, for errors (None: not
+    known yet, see ``_esp_sa_line``)."""
     if len(fields) != 8:
         raise KeyFileError(where, line, f"expected 8 fields, found {len(fields)}", cols[0])
     proto, src, dst, spi_t, enc_t, enc_k, auth_t, auth_k = (_uat_unescape(f).strip() for f in fields)
@@ -194,9 +198,14 @@ def parse_esp_sa(text: str, where: str = "esp_sa") -> list[SecurityAssociation]:
 
 def _esp_sa_line(s: str, first: int, where: str, line: int, out: list[SecurityAssociation]) -> None:
     fields = next(csv.reader([s], skipinitialspace=True))
-    cols = _field_columns(s, first)
-    cols += [cols[-1]] * (len(fields) - len(cols))  # a quote left open: later fields point at it
-    out.append(_esp_sa_row(fields, cols, where, line))
+    try:
+        # the columns, a walk over every character, are found only for an error
+        sa = _esp_sa_row(fields, [None] * max(8, len(fields)), where, line)
+    except KeyFileError:
+        cols = _field_columns(s, first)
+        cols += [cols[-1]] * (len(fields) - len(cols))  # a quote left open: later fields point at it
+        sa = _esp_sa_row(fields, cols, where, line)  # the same error, with its column
+    out.append(sa)
 
 
 # The writer ---------------------------------------------------------------------

@@ -214,12 +214,48 @@ class _EspSa:
         self.ready = False  # the first packet went the full way (ICV checked)
 
 
+class _EspFast:
+    """An SA whose packets ``classify_batch``'s loop opens itself, with no
+    call (ESP right after an IPv4 header of 20 bytes, no NAT-T): a CBC SA
+    whose first packet went the full way (``_EspSa.ready``), its
+    ``EspPeek.cbc_ends`` copied here, or (``update`` None) an SA with no key
+    and not NULL, counted as no-key. ``ek`` is the one bytes object handed on
+    for every packet (its hash is kept: the observer's dicts find it
+    quicker); ``rk`` the pair key last made for GRE key ``key``, reused
+    while it does not change."""
+
+    __slots__ = ("ek", "update", "start", "blk", "icv", "whole", "trailers", "verify", "addrs",
+                 "rk0", "key", "rk")
+
+    def __init__(self, ek: bytes, peek: Any, verify_all: bool) -> None:
+        self.ek = ek
+        self.addrs = ek[:8]
+        self.rk0 = ek[:8] + _GRE_IPV4_BYTES  # the pair key of GRE with no key
+        self.key: int | None = None
+        self.rk = b""
+        self.update: Any = None
+        self.verify: Any = None
+        self.start = self.blk = self.icv = self.whole = 0
+        self.trailers: tuple[bytes, ...] = ()
+        if peek is not None:
+            ends = peek.cbc_ends()
+            assert ends is not None  # a CBC SA (_go_fast)
+            self.update, skip, self.blk, self.icv, self.whole, self.trailers = ends
+            self.start = _ESP_OFF + skip  # the ciphertext, in the frame
+            if verify_all:
+                self.verify = peek.verify
+
+
 class Classifier:
     """Tells the frames the replay only counts from the rest (module doc)."""
 
     def __init__(self, sa_lookup: Callable | None = None, *, verify_all: bool = False) -> None:
         self.verify_all = verify_all
         self._esp: dict[bytes, _EspSa] = {}
+        # by the SA key, those of ``_esp`` that classify_batch opens inline, as of
+        # key store version ``_fast_dbv`` (a key added since may change the SA)
+        self._fast: dict[bytes, _EspFast] = {}
+        self._fast_dbv = 0
         self.set_keys(sa_lookup)
 
     def set_keys(self, sa_lookup: Callable | None) -> None:
@@ -231,19 +267,33 @@ class Classifier:
         all_ = getattr(keys, "_all", None)  # SADatabase's list: len() of it is quicker than len(db)
         self._keys_all = all_ if isinstance(all_, list) else None
         self._esp.clear()
+        self._fast.clear()
+
+    def _dbv(self) -> int:
+        """The key store's version: its size (SAs are only added)."""
+        ka = self._keys_all
+        return len(ka) if ka is not None else len(self._keys) if self._keys is not None else 0
 
     def classify_batch(self, recs: list[tuple]) -> list[tuple]:
         """Each record classified (``classify``), or the record itself when
         it is to be decoded in full: plain tuples in the layouts of
         ``GreData``, ``EspData`` and ``RawFrame`` (``items``). The common
         layouts are tested here in the loop, with no call per frame: two
-        unpacks and a few comparisons; the rest go to ``classify``."""
+        unpacks and a few comparisons; the rest go to ``classify``. So is
+        ESP right after the IPv4 header on an SA of ``_fast``: its ends
+        opened as ``EspPeek.peek_at`` opens them (``_EspFast``), else
+        ``_esp_packet``."""
         out: list[tuple] = []
         append = out.append
         classify, esp_packet = self._classify, self._esp_packet
         outer, inner = _OUTER.unpack_from, _INNER.unpack_from
         not_data, ike_ports = _NOT_DATA, _IKE_PORTS
         gre_ipv4, gre_key_ipv4, frag = _GRE_IPV4, _GRE_KEY_IPV4, IPV4_FRAGMENT
+        dbv = self._dbv()
+        if dbv != self._fast_dbv:  # keys were added: each SA is looked up again
+            self._fast.clear()
+            self._fast_dbv = dbv
+        fast_get, esp_at, gre_ip = self._fast.get, _ESP_AT.unpack_from, _GRE_IP.unpack_from
         for rec in recs:
             b = rec[3]
             n = len(b)
@@ -261,6 +311,41 @@ class Classifier:
                                 append((rec[0], rec[1], rec[4], b[26:q], idst))
                                 continue
                     elif proto == 50 and 28 <= total <= n - 14:
+                        ek, seq = esp_at(b)
+                        f = fast_get(ek)
+                        if f is not None:
+                            upd = f.update
+                            if upd is None:  # no key
+                                append((rec[0], rec[1], rec[4], None, None, f.ek, seq, 0, 0))
+                                continue
+                            # EspPeek.peek_at of a CBC packet longer than ``whole``, inline
+                            s, blk = f.start, f.blk
+                            e = 14 + total - f.icv
+                            if e - s > f.whole and not (e - s) % blk:
+                                p = upd(b[s - blk:s + 32] + b[e - 2 * blk:e])
+                                if p.endswith(f.trailers[p[-2]]):
+                                    # GRE with a key before IPv4 (or with none: IPv4 4 bytes sooner)
+                                    gw, gk, ivihl, ifl, iproto, idst, l4 = gre_ip(p, blk)
+                                    if gw == gre_key_ipv4:
+                                        if gk == f.key:
+                                            rk = f.rk
+                                        else:
+                                            rk = f.rk = f.addrs + p[blk:blk + 8]
+                                            f.key = gk
+                                    elif gw == gre_ipv4:
+                                        ivihl, ifl, iproto, idst, l4 = inner(p, blk + 4)
+                                        rk = f.rk0
+                                    else:
+                                        rk = None
+                                    if rk is not None and ivihl == 0x45 and not ifl & frag \
+                                            and iproto not in not_data \
+                                            and not (iproto == 17 and ((l4 >> 16) in ike_ports
+                                                                       or (l4 & 0xFFFF) in ike_ports)) \
+                                            and not (iproto == 1 and l4 >> 16 == 0x0304) \
+                                            and (f.verify is None or f.verify(b, 34, 14 + total)):
+                                        append((rec[0], rec[1], rec[4], rk, idst, f.ek, seq, 0, 0))
+                                        continue
+                            # anything else: as it always went (the same tests, and the rest)
                         m = esp_packet(rec[0], rec[1], b, 14, 34, 14 + total, rec[4], 0, 0)
                         append(rec if m is None else m)
                         continue
@@ -329,8 +414,7 @@ class Classifier:
         else:
             ek = b[off + 12:off + 20] + b[q:q + 4]
         es = self._esp.get(ek)
-        ka = self._keys_all
-        dbv = len(ka) if ka is not None else len(self._keys) if self._keys is not None else 0
+        dbv = self._dbv()
         spi, seq = _ESP_HEADER(b, q)
         if es is None or es.dbv != dbv:
             sa = None
@@ -342,12 +426,16 @@ class Classifier:
         if es.sa is None:
             if es.null is None and ipend >= 0:
                 es.null = guess_null(b, q, ipend) is not None
+                if not es.null and not sport:
+                    self._go_fast(ek, es)
             if not es.null:
                 return number, t, wl, None, None, ek, seq, sport, dport
             return None  # NULL encryption: the full decode reads what it carries
         peek = es.peek
         if ipend < 0 or peek is None or not es.ready:
             es.ready = ipend >= 0
+            if es.ready and not sport and peek is not None and peek.kind == "cbc":
+                self._go_fast(ek, es)
             return None
         r = peek.peek_at(b, q, ipend)
         if r is None:
@@ -376,7 +464,24 @@ class Classifier:
         return number, t, wl, rk, idst, ek, seq, sport, dport
 
 
+    def _go_fast(self, ek: bytes, es: _EspSa) -> None:
+        """Let classify_batch open the packets of ``es`` itself from now on
+        (``_EspFast``), if ``_esp`` keeps it."""
+        if self._esp.get(ek) is not es:
+            return
+        if es.dbv != self._fast_dbv:
+            self._fast.clear()
+            self._fast_dbv = es.dbv
+        self._fast[ek] = _EspFast(ek, es.peek if es.sa is not None else None, self.verify_all)
+
+
 _ESP_HEADER = ESP_HEADER.unpack_from
+# ESP right after an Ethernet and a 20-byte IPv4 header: the outer addresses
+# and the SPI (the SA's key in ``_esp``), and esp.ESP_HEADER's sequence number
+_ESP_AT = struct.Struct("!26x12sI")
+_ESP_OFF = 34
+# GRE with a key (gre.GRE_HEADER's word, the key), then _INNER's fields
+_GRE_IP = struct.Struct("!II" + _INNER.format[1:])
 _new: Callable[[type[Any], tuple], Any] = tuple.__new__
 _GRE_HEADER = GRE_HEADER.unpack_from
 _IPV4_TESTED = IPV4_TESTED.unpack_from

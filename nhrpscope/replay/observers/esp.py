@@ -36,14 +36,28 @@ _WHY = ("no key for that SA", "decryption failed (wrong key?)", "ICV check faile
 
 class SaState:
     """One SA's record and its anti-replay window: ``top`` the highest
-    sequence number seen, bit i of ``bits`` set when ``top - i`` was seen."""
+    sequence number seen, bit i of ``window()`` set when ``top - i`` was
+    seen. The tunnel loop, counting the next sequence number (nearly every
+    packet), only adds one to ``run``: ``bits`` is the window as it was
+    ``run`` such packets ago (a shift of a 1,024-bit number a packet saved)."""
 
-    __slots__ = ("rec", "top", "bits")
+    __slots__ = ("rec", "top", "bits", "run")
 
     def __init__(self, rec: SecurityAssociation) -> None:
         self.rec = rec
         self.top = 0
         self.bits = 0
+        self.run = 0
+
+    def window(self) -> int:
+        """The window's bits, with ``run`` folded into ``bits``."""
+        r = self.run
+        if r:
+            # r times: bits = ((bits << 1) | 1) & REPLAY_MASK
+            self.bits = ((self.bits << r) | ((1 << r) - 1)) & REPLAY_MASK \
+                if r < ESP_REPLAY_WINDOW else REPLAY_MASK
+            self.run = 0
+        return self.bits
 
 
 class NotTracked:
@@ -165,6 +179,7 @@ class EspSas:
     def _slide(self, st: SaState, seq: int, t: float, fr: int) -> None:
         """RFC 4303 3.4.3's window, as a receiver of everything the tap saw."""
         sa = st.rec
+        st.window()
         if seq == 1 and st.top > 1:  # the counter starts again on the same SPI
             sa.resets += 1
             st.top = st.bits = 0

@@ -26,7 +26,7 @@ from nhrpscope.replay.cache import NhrpCache
 from nhrpscope.replay.facts.tunnel import FragmentationNeeded, Fragmented
 from nhrpscope.replay.findings import MAX_FRAMES
 from nhrpscope.replay.model import Shortcut, Traffic
-from nhrpscope.replay.observers.esp import REPLAY_MASK, EspSas, inet
+from nhrpscope.replay.observers.esp import EspSas, inet
 from nhrpscope.replay.observers.routers import Routers
 
 # (network, mask, shortcut, the far end's addresses): data from a router to
@@ -167,7 +167,7 @@ class TunnelObserver:
                         sa.bytes += wl
                         sa.last = t
                         sa.frames[1] = last
-                        st.bits = ((st.bits << 1) | 1) & REPLAY_MASK
+                        st.run += 1  # the window slides by one (SaState)
                         st.top = seq
                         if rk is None:
                             sa.undecrypted += 1
