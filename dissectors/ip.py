@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import NamedTuple
 
 from nhrpscope.dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str, ipv6_str
@@ -112,6 +113,11 @@ class IPv4(Layer):
     options: bytes = b""
     # Set on the layer of the frame whose fragment completed a datagram.
     reassembled_from: tuple[int, ...] = ()
+
+
+IPV4_FIELDS = tuple(f.name for f in fields(IPv4))
+# A record's field values in order, for ``slot_constructor(IPv4)``
+ipv4_values = attrgetter(*IPV4_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
