@@ -45,8 +45,11 @@ def ext(n: Any, name: str) -> Any:
 
 
 def ext_cies(n: Any, name: str) -> tuple:
-    e = ext(n, name)
-    return tuple(getattr(e, "cies", ()) or ()) if e is not None else ()
+    for e in getattr(n, "extensions", ()) or ():  # ext(), inline: a few times a frame
+        if getattr(e, "name", None) == name:
+            cies = getattr(e, "cies", ()) or ()
+            return cies if type(cies) is tuple else tuple(cies)
+    return ()
 
 
 def password(n: Any) -> str | None:

@@ -172,7 +172,8 @@ class Registrations:
             else:
                 nhrp.state(RegistrationRejected(spoke, hub, code, rec.code_name, t,
                                                 tuple(rec.frames)))
-            nhrp.emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
+            if nhrp.events:
+                nhrp.emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
             return
         st = self.history.setdefault(pair, PairHistory())
         if st.unanswered:
@@ -198,7 +199,8 @@ class Registrations:
             nhrp.cache(spoke).put(t, fr, proto=tun, prefix_len=host_len(tun), via=tun,
                                   nbma=routers.wire(hub), claimed_nbma=hub, type=STATIC,
                                   source="nhs", holding_time=None, state="UP")
-        nhrp.emit(t, fr, "registered", hub, spoke, f"{proto} registered", rtt=rec.rtt)
+        if nhrp.events:
+            nhrp.emit(t, fr, "registered", hub, spoke, f"{proto} registered", rtt=rec.rtt)
 
     def _nat(self, m: Message, spoke: str, hub: str | None) -> None:
         """NAT: the NHS's NAT extension reports another NBMA than the claimed
@@ -273,8 +275,9 @@ class Registrations:
 
     def _expired(self, when: float, fr: int, hub: str, spoke: str, e: CacheEntry) -> None:
         nhrp = self.nhrp
-        nhrp.emit(when, fr, "expired", hub, spoke,
-                  f"registration of {e.proto} expired", spoke=spoke, hub=hub)
+        if nhrp.events:
+            nhrp.emit(when, fr, "expired", hub, spoke,
+                      f"registration of {e.proto} expired", spoke=spoke, hub=hub)
         sc = nhrp.caches.get(spoke)
         r = nhrp.routers.get(hub)
         if sc is not None and r is not None:
