@@ -56,6 +56,7 @@ class Message(NamedTuple):
     odst: str | None
     sender: str | None
     receiver: str | None
+    password: str | None = None  # its authentication extension's (nhrp_fields.password)
 
 
 class Transactions:
@@ -129,6 +130,7 @@ class NhrpObserver:
         alias = self.routers.alias  # Routers.claimed, inline: once per NHRP frame
         sender = None if osrc is None else alias.get(osrc, osrc)
         receiver = None if odst is None else alias.get(odst, odst)
+        pw = password(n)  # once: the handlers read it too
         if sender and receiver and sender != receiver:
             pr = (sender, receiver)
             s = self.pair_pw.get(pr)
@@ -136,7 +138,7 @@ class NhrpObserver:
                 s = self.pair_pw[pr] = set()
                 self.pair_pw_frame[pr] = fr
             if len(s) < 4:
-                s.add(password(n))
+                s.add(pw)
         if n.hop_count == 0:
             self.state(HopCountZero(typ, n.src_nbma, sender, receiver, t, fr))
         if self.events:
@@ -148,7 +150,7 @@ class NhrpObserver:
                       hop_count=n.hop_count)
         handler = self.handlers.get(typ)
         if handler is not None:
-            handler(Message(t, fr, n, osrc, odst, sender, receiver))
+            handler(Message(t, fr, n, osrc, odst, sender, receiver, pw))
 
     # ------------------------------------------------------------------ shared
 

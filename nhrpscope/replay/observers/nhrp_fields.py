@@ -54,8 +54,10 @@ def ext_cies(n: Any, name: str) -> tuple:
 
 def password(n: Any) -> str | None:
     """The authentication extension's (5.3.4) password, hex when not text."""
-    e = ext(n, "authentication")
-    if e is None:
+    for e in getattr(n, "extensions", ()) or ():  # ext(), inline: twice a frame
+        if getattr(e, "name", None) == "authentication":
+            break
+    else:
         return None
     pw = getattr(e, "password", None)
     if pw is None:

@@ -33,7 +33,6 @@ from nhrpscope.replay.observers.nhrp_fields import (
     host_len,
     network,
     norm_prefix,
-    password,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +72,7 @@ class Registrations:
         rs = routers.seen(spoke, t, fr)
         rs.bind(n.src_proto)
         rs.reg_sent += 1
-        rs.password(password(n))
+        rs.password(m.password)
         if hub:
             if hub not in rs.nhs and len(rs.nhs) < 8:
                 rs.nhs.append(hub)
@@ -146,7 +145,7 @@ class Registrations:
         if hub:
             rh = routers.seen(hub, t, fr)
             rh.reg_answered += 1
-            rh.password(password(n))
+            rh.password(m.password)
             if resp and resp[0].client_proto:
                 rh.bind(resp[0].client_proto)
                 rec.hub_tunnel = rec.hub_tunnel or resp[0].client_proto
@@ -175,7 +174,9 @@ class Registrations:
             if nhrp.events:
                 nhrp.emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
             return
-        st = self.history.setdefault(pair, PairHistory())
+        st = self.history.get(pair)
+        if st is None:
+            st = self.history[pair] = PairHistory()
         if st.unanswered:
             st.ok_after = True
         if not hub:
