@@ -7,6 +7,7 @@ was crafted. Offsets in problems are shifted to be frame offsets.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from nhrpscope.dissectors import gre as gre_mod
 from nhrpscope.dissectors import ip as ip_mod
 from nhrpscope.dissectors import link
-from nhrpscope.dissectors.base import Layer, Problem, internet_checksum, slot_constructor
+from nhrpscope.dissectors.base import Layer, Problem, slot_constructor
 from nhrpscope.dissectors.link import Ethernet
 from nhrpscope.dissectors.nhrp import (
     ERROR_INDICATION,
@@ -117,13 +118,19 @@ class ShapeMemo:
     __slots__ = ("entries", "max_size", "max_bytes", "held")
 
     def __init__(self, max_size: int = 4096, max_bytes: int = MEMO_MAX_BYTES) -> None:
-        # key -> (Ethernet, IPv4's field values, GRE, NhrpPacket's field values)
-        self.entries: dict[bytes, tuple[Layer, tuple, gre_mod.Gre, tuple]] = {}
+        # key -> (Ethernet, IPv4's field values, GRE, NhrpPacket's field values,
+        #         the word sums of the IPv4 header and of NHRP less their own fields)
+        self.entries: dict[bytes, tuple[Layer, tuple, gre_mod.Gre, tuple, int, int]] = {}
         self.max_size = max_size
         self.max_bytes = max_bytes
         self.held = 0
 
-    def remember(self, key: bytes, pkt: Packet) -> None:
+    def remember(self, key: bytes, pkt: Packet, data: bytes, o: int) -> None:
+        """Keep ``pkt``, decoded from ``data`` (NHRP at ``o``), under ``key``
+        if it is whole and sound. With it go the sums (RFC 1071, 16-bit
+        words big-endian, not folded) of the IPv4 header and of the NHRP
+        packet without the fields left out of the key: a repeat's checksums
+        are then checked by adding its own fields (``_sound``)."""
         layers = pkt.layers
         if pkt.problems or len(key) > MEMO_MAX_PACKET or len(layers) != 4 \
                 or tuple(map(type, layers)) != _SHAPE:
@@ -138,8 +145,30 @@ class ShapeMemo:
         if len(self.entries) >= self.max_size or self.held + cost > self.max_bytes:
             self.entries.clear()
             self.held = 0
-        self.entries[key] = (eth, ip_mod.ipv4_values(ip), gre, packet_values(nhrp))
+        ip_rest = _word_sum(data[14:34]) - ip.id - ip.checksum
+        rid = nhrp.request_id
+        nhrp_rest = _word_sum(data[o:o + nhrp.packet_size]) - nhrp.checksum - (rid >> 16) \
+            - (rid & 0xFFFF)
+        self.entries[key] = (eth, ip_mod.ipv4_values(ip), gre, packet_values(nhrp), ip_rest,
+                             nhrp_rest)
         self.held += cost
+
+
+def _word_sum(b: bytes) -> int:
+    """The sum of ``b``'s big-endian 16-bit words (odd length: a zero byte
+    added), not folded."""
+    if len(b) & 1:
+        b += b"\0"
+    return sum(struct.unpack(f"!{len(b) // 2}H", b))
+
+
+def _sound(rest: int) -> bool:
+    """Whether a one's complement sum (not folded) checks: folded, it is
+    0xFFFF, which is ``internet_checksum(...) == 0`` (RFC 1071: the sum in
+    either byte order folds to 0xFFFF or neither does)."""
+    while rest >> 16:
+        rest = (rest & 0xFFFF) + (rest >> 16)
+    return rest == 0xFFFF
 
 
 class FrameDecoder:
@@ -174,14 +203,18 @@ class FrameDecoder:
                wire_len: int | None = None, comment: str | None = None) -> Packet:
         shaped = linktype == link.LINKTYPE_ETHERNET and shape_key(data)
         if shaped:
+            wl = len(data) if wire_len is None else wire_len
             hit = self._shaped(data, *shaped)
             if hit is not None:
                 eth, ipv, gre, n, o = hit
                 ip = _NEW_IPV4(*ipv[:_IPV4_ID], (data[18] << 8) | data[19],
                                *ipv[_IPV4_ID + 1:_IPV4_CSUM], (data[24] << 8) | data[25],
                                *ipv[_IPV4_CSUM + 1:])
-                return Packet(frame, time, len(data) if wire_len is None else wire_len,
-                              [eth, ip, gre, n], [], comment, [0, 14, 34, o])
+                return Packet(frame, time, wl, [eth, ip, gre, n], [], comment, [0, 14, 34, o])
+            pkt = self._decode_shaped(data, shaped[1], frame, time, wl, comment)
+            if pkt is not None:
+                self.shape_memo.remember(shaped[0], pkt, data, shaped[1])
+                return pkt
         pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
         start = _link_start(linktype)
         if start is None:
@@ -190,8 +223,6 @@ class FrameDecoder:
             pkt.layers.append(Data(len(data), f"linktype-{linktype}"))
             return pkt
         self._chain(pkt, start, data, 0)
-        if shaped:
-            self.shape_memo.remember(shaped[0], pkt)
         return pkt
 
     def _shaped(self, data: bytes, key: bytes, o: int
@@ -202,27 +233,71 @@ class FrameDecoder:
         hit = self.shape_memo.entries.get(key)
         if hit is None:
             return None
-        eth, ipv, gre, nv = hit
-        if internet_checksum(data[14:34]) or internet_checksum(data[o:o + nv[_NHRP_SIZE]]):
+        eth, ipv, gre, nv, ip_rest, nhrp_rest = hit
+        rid = int.from_bytes(data[o + 24:o + 28], "big")
+        csum = (data[o + 12] << 8) | data[o + 13]
+        if not _sound(ip_rest + ((data[18] << 8) | data[19]) + ((data[24] << 8) | data[25])) \
+                or not _sound(nhrp_rest + csum + (rid >> 16) + (rid & 0xFFFF)):
             return None
-        n = _NEW_NHRP(*nv[:_NHRP_RID], int.from_bytes(data[o + 24:o + 28], "big"),
-                      *nv[_NHRP_RID + 1:_NHRP_CSUM], (data[o + 12] << 8) | data[o + 13],
+        n = _NEW_NHRP(*nv[:_NHRP_RID], rid, *nv[_NHRP_RID + 1:_NHRP_CSUM], csum,
                       *nv[_NHRP_CSUM + 1:])
         return eth, ipv, gre, n, o
+
+    def _decode_shaped(self, data: bytes, o: int, frame: int, time: float, wire_len: int,
+                       comment: str | None) -> Packet | None:
+        """A frame of the common NHRP shape (``shape_key``) decoded as the
+        chain (``_steps``) decodes it, with the steps it takes for that shape
+        only, when it has no problem at all; else None, and the chain decodes
+        it (problems and their offsets are the chain's business)."""
+        head = data[:14]
+        eth = self._eth.get(head)
+        if eth is None:
+            eth = link.decode_ethernet(head)[0][0]
+            if len(self._eth) < _CACHE_MAX:
+                self._eth[head] = eth
+        ip, d, frag = ip_mod.decode_ipv4(data[14:])
+        if ip is None or d.problems or frag is not None:
+            return None
+        payload = d.payload  # up to the IPv4 total length
+        hl = o - 34
+        if len(payload) <= hl or len(payload) < 8:
+            return None
+        ghead = payload[:hl]
+        g = self._gre.get(ghead)
+        if g is None:
+            g = gre_mod.decode_gre(ghead)
+            if len(self._gre) < _CACHE_MAX:
+                self._gre[ghead] = g
+        gre = g.record
+        if gre is None or g.problems or gre.protocol_type != gre_mod.PT_NHRP:
+            return None
+        nd = decode_nhrp(payload[hl:], nesting=self._nesting, memo=self.nhrp_memo,
+                         quoted=decode_quoted)
+        if nd.record is None or nd.problems:
+            return None
+        return Packet(frame, time, wire_len, [eth, ip, gre, nd.record], [], comment,
+                      [0, 14, 34, o])
 
     def shaped_nhrp(self, data: bytes) -> tuple[str, str, int | None, NhrpPacket] | None:
         """For the replay, which reads no more of such a frame: the IPv4
         source and destination, the GRE key and the NHRP record of a frame
-        ``decode`` would answer from its memo (a whole frame, not cut, with
-        no problem), else None (decode it)."""
+        of the common shape (``shape_key``) that ``decode`` reads whole and
+        without a problem (answered from the memo or decoded, and then kept);
+        else None (decode it, and walk its layers)."""
         shaped = shape_key(data)
         if not shaped:
             return None
-        hit = self._shaped(data, *shaped)
-        if hit is None:
+        key, o = shaped
+        hit = self._shaped(data, key, o)
+        if hit is not None:
+            ipv = hit[1]
+            return ipv[_IPV4_SRC], ipv[_IPV4_DST], hit[2].key, hit[3]
+        pkt = self._decode_shaped(data, o, 0, 0.0, len(data), None)
+        if pkt is None:
             return None
-        ipv = hit[1]
-        return ipv[_IPV4_SRC], ipv[_IPV4_DST], hit[2].key, hit[3]
+        self.shape_memo.remember(key, pkt, data, o)
+        ip, gre, n = pkt.layers[1:]
+        return ip.src, ip.dst, gre.key, n  # type: ignore[attr-defined,return-value]
 
     def finish(self) -> list[str]:
         """Reassembly left undone at the end of the capture, and the ESP SAs
