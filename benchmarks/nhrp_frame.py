@@ -13,8 +13,8 @@ the ones decoded in full and walked. The figures count the time spent in
 timeouts fire in the loop, outside it, and are not counted), divided by
 their number; CPU time of this thread (``time.thread_time``), so other
 processes sharing the core weigh less. Best of ``--repeat`` runs, each with
-a fresh decoder and engine (so the NHRP memo starts empty, as it does in
-``nhrpscope analyze``). Small captures are replayed again until a run has
+a fresh decoder and engine, and the decoders' caches emptied (so the
+memos start empty, as they do in ``nhrpscope analyze``). Small captures are replayed again until a run has
 taken about a second, and the best run's figure is kept.
 
 No test times anything (DESIGN.md, "Speed by design"); this is for people.
@@ -63,8 +63,23 @@ def nhrp_frames(items: list[tuple], lookup: object) -> set[int]:
     return out
 
 
+def cold() -> None:
+    """Empty the decoders' process-wide caches (pure functions' lru_caches),
+    so that every run starts as ``nhrpscope analyze`` does."""
+    from nhrpscope.dissectors import base, nhrp
+
+    from nhrpscope.replay.observers import nhrp_fields
+
+    for mod, name in ((base, "_v4_cached"), (nhrp, "flag_names"), (nhrp, "_cie_once"),
+                      (nhrp, "_extension_once"), (nhrp_fields, "network")):
+        clear = getattr(getattr(mod, name, None), "cache_clear", None)
+        if clear is not None:
+            clear()
+
+
 def time_decode(ctrl: list[tuple], nhrp: set[int], lookup: object) -> float:
     """Seconds decoding the NHRP frames (the other walked frames decoded too, untimed)."""
+    cold()
     dec = FrameDecoder(lookup)  # type: ignore[arg-type]
     decode, clock = dec.decode, _clock
     spent = 0.0
@@ -84,6 +99,7 @@ def time_decode(ctrl: list[tuple], nhrp: set[int], lookup: object) -> float:
 
 def time_replay(items: list[tuple], nhrp: set[int], lookup: object) -> float:
     """Seconds in ``walk_frame`` (decode + walk + observers) on the NHRP frames."""
+    cold()
     eng = Engine(lookup)  # type: ignore[arg-type]
     walk, clock = eng.walk_frame, _clock
     spent = [0.0]
