@@ -148,3 +148,25 @@ def test_cached_cies_and_extensions_shift_their_problems():
     assert a.record == b.record and a.problems == b.problems
     assert sorted(p.offset for p in a.problems) == sorted({p.offset for p in a.problems})
     assert len(a.problems) == 2 and a.problems[0].offset != a.problems[1].offset
+
+
+def replayed(path: Path, *, shaped: bool) -> tuple[object, list]:
+    """The analysis document and the timeline events of a replay; ``shaped``
+    False makes the engine decode and walk every NHRP frame in full."""
+    from nhrpscope.replay.engine import Engine
+    from nhrpscope.replay.source import CaptureSource
+
+    events: list = []
+    eng = Engine(None, on_event=events.append)
+    if not shaped:
+        eng.decoder.shaped_nhrp = lambda data: None  # type: ignore[method-assign]
+    with CaptureSource([str(path)]) as src:
+        eng.feed_batches(src.record_batches())
+    eng.finish()
+    return eng.analysis([str(path)]).json(), events
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "captures").glob("*.pcapng")),
+                         ids=lambda p: p.name)
+def test_the_replay_of_shaped_frames_is_the_full_walk(path):
+    assert replayed(path, shaped=True) == replayed(path, shaped=False)

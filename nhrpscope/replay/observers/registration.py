@@ -183,7 +183,7 @@ class Registrations:
             return
         plen = norm_prefix(n.src_proto, cie.prefix_len if cie is not None else None)
         proto = n.src_proto or spoke
-        flags = {"registered"} | ({"unique"} if rec.unique else set())
+        flags = {"registered", "unique"} if rec.unique else {"registered"}
         nat = routers.is_nat(spoke)
         if nat:
             flags.add("nat")
