@@ -7,7 +7,6 @@ was crafted. Offsets in problems are shifted to be frame offsets.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -125,12 +124,14 @@ class ShapeMemo:
         self.max_bytes = max_bytes
         self.held = 0
 
-    def remember(self, key: bytes, pkt: Packet, data: bytes, o: int) -> None:
-        """Keep ``pkt``, decoded from ``data`` (NHRP at ``o``), under ``key``
-        if it is whole and sound. With it go the sums (RFC 1071, 16-bit
-        words big-endian, not folded) of the IPv4 header and of the NHRP
-        packet without the fields left out of the key: a repeat's checksums
-        are then checked by adding its own fields (``_sound``)."""
+    def remember(self, key: bytes, pkt: Packet) -> None:
+        """Keep ``pkt`` under ``key`` if it is whole and sound. With it go
+        the sums (RFC 1071, 16-bit words big-endian, not folded) of its IPv4
+        header and of its NHRP packet without the fields left out of the
+        key, up to a multiple of 0xFFFF: a repeat's checksums are then
+        checked by adding its own fields (``_sound``). Both checksums being
+        right, each whole sum is a multiple of 0xFFFF (RFC 1071 folds it to
+        0xFFFF), so the rest is that less the fields: nothing to add up."""
         layers = pkt.layers
         if pkt.problems or len(key) > MEMO_MAX_PACKET or len(layers) != 4 \
                 or tuple(map(type, layers)) != _SHAPE:
@@ -145,27 +146,20 @@ class ShapeMemo:
         if len(self.entries) >= self.max_size or self.held + cost > self.max_bytes:
             self.entries.clear()
             self.held = 0
-        ip_rest = _word_sum(data[14:34]) - ip.id - ip.checksum
         rid = nhrp.request_id
-        nhrp_rest = _word_sum(data[o:o + nhrp.packet_size]) - nhrp.checksum - (rid >> 16) \
-            - (rid & 0xFFFF)
+        # kept positive (above 0xFFFF) whatever the fields: a fold of 0 never checks
+        ip_rest = 3 * 0xFFFF - ip.id - ip.checksum
+        nhrp_rest = 4 * 0xFFFF - nhrp.checksum - (rid >> 16) - (rid & 0xFFFF)
         self.entries[key] = (eth, ip_mod.ipv4_values(ip), gre, packet_values(nhrp), ip_rest,
                              nhrp_rest)
         self.held += cost
 
 
-def _word_sum(b: bytes) -> int:
-    """The sum of ``b``'s big-endian 16-bit words (odd length: a zero byte
-    added), not folded."""
-    if len(b) & 1:
-        b += b"\0"
-    return sum(struct.unpack(f"!{len(b) // 2}H", b))
-
-
 def _sound(rest: int) -> bool:
-    """Whether a one's complement sum (not folded) checks: folded, it is
-    0xFFFF, which is ``internet_checksum(...) == 0`` (RFC 1071: the sum in
-    either byte order folds to 0xFFFF or neither does)."""
+    """Whether a one's complement sum (not folded, positive) checks: folded,
+    it is 0xFFFF, i.e. a multiple of 0xFFFF, which is ``internet_checksum(...)
+    == 0`` (RFC 1071: the sum in either byte order folds to 0xFFFF or neither
+    does; a header's words, not all zero, sum to more than 0)."""
     while rest >> 16:
         rest = (rest & 0xFFFF) + (rest >> 16)
     return rest == 0xFFFF
@@ -213,7 +207,7 @@ class FrameDecoder:
                 return Packet(frame, time, wl, [eth, ip, gre, n], [], comment, [0, 14, 34, o])
             pkt = self._decode_shaped(data, shaped[1], frame, time, wl, comment)
             if pkt is not None:
-                self.shape_memo.remember(shaped[0], pkt, data, shaped[1])
+                self.shape_memo.remember(shaped[0], pkt)
                 return pkt
         pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
         start = _link_start(linktype)
@@ -295,7 +289,7 @@ class FrameDecoder:
         pkt = self._decode_shaped(data, o, 0, 0.0, len(data), None)
         if pkt is None:
             return None
-        self.shape_memo.remember(key, pkt, data, o)
+        self.shape_memo.remember(key, pkt)
         ip, gre, n = pkt.layers[1:]
         return ip.src, ip.dst, gre.key, n  # type: ignore[attr-defined,return-value]
 
