@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 # How bad a problem is, as Wireshark's expert info grades it: an ``error``
 # makes the packet malformed, a ``warning`` is odd but readable, a ``note``
@@ -112,7 +113,10 @@ def internet_checksum(data: bytes) -> int:
     shows is the same sum."""
     if len(data) & 1:
         data = bytes(data) + b"\0"
-    total = sum(memoryview(bytes(data)).cast("H"))
+    try:  # bytes and bytearray as they are: no copy
+        total = sum(memoryview(data).cast("H"))
+    except TypeError:  # a memoryview of another shape
+        total = sum(memoryview(bytes(data)).cast("H"))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     if _LITTLE:
@@ -121,3 +125,25 @@ def internet_checksum(data: bytes) -> int:
 
 
 _LITTLE = sys.byteorder == "little"
+
+_T = TypeVar("_T")
+
+
+def slot_constructor(cls: type[_T]) -> Callable[..., _T]:
+    """A constructor of the frozen, slotted dataclass ``cls`` taking every
+    field positionally, defaults and ``__post_init__`` not applied. It sets
+    the slots through their descriptors: a frozen dataclass's ``__init__``
+    goes through ``object.__setattr__`` once a field, which makes a 34-field
+    NHRP record cost 6.7 us against 2.3 here. For decoders that build many
+    records from values they hold whole (a memo's, with a field or two new);
+    the record is equal to ``cls(*values)``, as tests check."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    for i, name in enumerate(names):
+        env[f"_s{i}"] = cls.__dict__[name].__set__
+    args = ", ".join(f"a{i}" for i in range(len(names)))
+    body = "".join(f"    _s{i}(o, a{i})\n" for i in range(len(names)))
+    exec(f"def new({args}):\n    o = _new(_cls)\n{body}    return o\n", env)  # noqa: S102
+    new: Callable[..., _T] = env["new"]
+    new.__qualname__ = new.__name__ = f"new_{cls.__name__}"
+    return new

@@ -14,8 +14,21 @@ from typing import Any
 from nhrpscope.dissectors import gre as gre_mod
 from nhrpscope.dissectors import ip as ip_mod
 from nhrpscope.dissectors import link
-from nhrpscope.dissectors.base import Layer, Problem
-from nhrpscope.dissectors.nhrp import NhrpMemo, decode_nhrp
+from nhrpscope.dissectors.base import Layer, Problem, slot_constructor
+from nhrpscope.dissectors.link import Ethernet
+from nhrpscope.dissectors.nhrp import (
+    ERROR_INDICATION,
+    MEMO_BYTES_PER_KEY_BYTE,
+    MEMO_ENTRY_OVERHEAD,
+    MEMO_MAX_BYTES,
+    MEMO_MAX_PACKET,
+    PACKET_FIELDS,
+    TRAFFIC_INDICATION,
+    NhrpMemo,
+    NhrpPacket,
+    decode_nhrp,
+    packet_values,
+)
 from nhrpscope.dissectors.transport import decode_icmp, decode_tcp
 
 SaLookup = Callable[[int, str, str], object | None]
@@ -64,6 +77,94 @@ _GRE_NEXT = {gre_mod.PT_IPV4: "ipv4", gre_mod.PT_IPV6: "ipv6", gre_mod.PT_NHRP: 
              gre_mod.PT_TEB: "eth"}
 
 
+# The NHRP frames of a DMVPN capture are nearly all Ethernet, IPv4 with no
+# options, GRE with at most a key, then NHRP; a spoke's registrations (and
+# the hub's replies) repeat but for the IPv4 identification and checksum
+# and the NHRP request id and checksum. ``ShapeMemo`` keeps such frames
+# decoded, by their bytes less those four fields: a repeat costs the two
+# checksums and two records made again with their new fields (about 8 us
+# against 25 through the chain). Only frames that decoded without any
+# problem are kept, and a repeat is taken only when both its checksums are
+# right, so what it answers is what the chain would.
+_NEW_IPV4 = slot_constructor(ip_mod.IPv4)
+_NEW_NHRP = slot_constructor(NhrpPacket)
+_IPV4_ID, _IPV4_CSUM, _IPV4_SRC, _IPV4_DST = (ip_mod.IPV4_FIELDS.index(f) for f in
+                                              ("id", "checksum", "src", "dst"))
+_NHRP_RID, _NHRP_CSUM, _NHRP_SIZE = (PACKET_FIELDS.index(f) for f in
+                                     ("request_id", "checksum", "packet_size"))
+_SHAPE = (Ethernet, ip_mod.IPv4, gre_mod.Gre, NhrpPacket)
+
+
+def shape_key(data: bytes) -> tuple[bytes, int] | None:
+    """The memo key of an Ethernet / IPv4 / GRE / NHRP frame (its bytes
+    less the IPv4 identification and checksum and the NHRP checksum and
+    request id), and where its NHRP packet starts; None for other frames,
+    and for NHRP error and traffic indications (no request id at 24-27)."""
+    if len(data) < 66 or data[12] != 8 or data[13] or data[14] != 0x45 or data[23] != 47 \
+            or data[20] & 0x3F or data[21] or data[34] & 0xD0 or data[35] & 7 \
+            or data[36] != 0x20 or data[37] != 0x01:
+        return None  # not IPv4 without options, a fragment, or not plain GRE carrying NHRP
+    o = 42 if data[34] & 0x20 else 38
+    if len(data) < o + 28 or data[o + 17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
+        return None
+    return data[:18] + data[20:24] + data[26:o + 12] + data[o + 14:o + 24] + data[o + 28:], o
+
+
+class ShapeMemo:
+    """Frames of the common NHRP shape decoded before (above), bounded as
+    ``NhrpMemo`` is: at ``max_size`` entries and an estimate of ``max_bytes``."""
+
+    __slots__ = ("entries", "max_size", "max_bytes", "held")
+
+    def __init__(self, max_size: int = 4096, max_bytes: int = MEMO_MAX_BYTES) -> None:
+        # key -> (Ethernet, IPv4's field values, GRE, NhrpPacket's field values,
+        #         the word sums of the IPv4 header and of NHRP less their own fields)
+        self.entries: dict[bytes, tuple[Layer, tuple, gre_mod.Gre, tuple, int, int]] = {}
+        self.max_size = max_size
+        self.max_bytes = max_bytes
+        self.held = 0
+
+    def remember(self, key: bytes, pkt: Packet) -> None:
+        """Keep ``pkt`` under ``key`` if it is whole and sound. With it go
+        the sums (RFC 1071, 16-bit words big-endian, not folded) of its IPv4
+        header and of its NHRP packet without the fields left out of the
+        key, up to a multiple of 0xFFFF: a repeat's checksums are then
+        checked by adding its own fields (``_sound``). Both checksums being
+        right, each whole sum is a multiple of 0xFFFF (RFC 1071 folds it to
+        0xFFFF), so the rest is that less the fields: nothing to add up."""
+        layers = pkt.layers
+        if pkt.problems or len(key) > MEMO_MAX_PACKET or len(layers) != 4 \
+                or tuple(map(type, layers)) != _SHAPE:
+            return
+        eth, ip, gre, nhrp = layers
+        assert isinstance(ip, ip_mod.IPv4) and isinstance(gre, gre_mod.Gre) \
+            and isinstance(nhrp, NhrpPacket)  # _SHAPE says so; for the type checker
+        if ip.checksum_ok is not True or nhrp.checksum_ok is not True \
+                or nhrp.request_id is None or gre.keepalive:
+            return
+        cost = len(key) * MEMO_BYTES_PER_KEY_BYTE + MEMO_ENTRY_OVERHEAD
+        if len(self.entries) >= self.max_size or self.held + cost > self.max_bytes:
+            self.entries.clear()
+            self.held = 0
+        rid = nhrp.request_id
+        # kept positive (above 0xFFFF) whatever the fields: a fold of 0 never checks
+        ip_rest = 3 * 0xFFFF - ip.id - ip.checksum
+        nhrp_rest = 4 * 0xFFFF - nhrp.checksum - (rid >> 16) - (rid & 0xFFFF)
+        self.entries[key] = (eth, ip_mod.ipv4_values(ip), gre, packet_values(nhrp), ip_rest,
+                             nhrp_rest)
+        self.held += cost
+
+
+def _sound(rest: int) -> bool:
+    """Whether a one's complement sum (not folded, positive) checks: folded,
+    it is 0xFFFF, i.e. a multiple of 0xFFFF, which is ``internet_checksum(...)
+    == 0`` (RFC 1071: the sum in either byte order folds to 0xFFFF or neither
+    does; a header's words, not all zero, sum to more than 0)."""
+    while rest >> 16:
+        rest = (rest & 0xFFFF) + (rest >> 16)
+    return rest == 0xFFFF
+
+
 class FrameDecoder:
     """Decodes frames one by one; holds what must outlive a frame: IP
     reassembly buffers and the Security Association lookup."""
@@ -84,6 +185,8 @@ class FrameDecoder:
         self._nesting = 0
         # NHRP packets decoded before: registrations repeat but for the request id
         self.nhrp_memo = NhrpMemo()
+        # whole frames of the common NHRP shape decoded before (ShapeMemo)
+        self.shape_memo = ShapeMemo()
         # ESP SAs with no key, (SPI, source, destination): whether the first
         # whole packet read as NULL encryption (``esp.guess_null``); as the fast
         # path, one verdict per SA, so both paths agree and chance stays per SA
@@ -92,6 +195,20 @@ class FrameDecoder:
 
     def decode(self, linktype: int, data: bytes, *, frame: int = 0, time: float = 0.0,
                wire_len: int | None = None, comment: str | None = None) -> Packet:
+        shaped = linktype == link.LINKTYPE_ETHERNET and shape_key(data)
+        if shaped:
+            wl = len(data) if wire_len is None else wire_len
+            hit = self._shaped(data, *shaped)
+            if hit is not None:
+                eth, ipv, gre, n, o = hit
+                ip = _NEW_IPV4(*ipv[:_IPV4_ID], (data[18] << 8) | data[19],
+                               *ipv[_IPV4_ID + 1:_IPV4_CSUM], (data[24] << 8) | data[25],
+                               *ipv[_IPV4_CSUM + 1:])
+                return Packet(frame, time, wl, [eth, ip, gre, n], [], comment, [0, 14, 34, o])
+            pkt = self._decode_shaped(data, shaped[1], frame, time, wl, comment)
+            if pkt is not None:
+                self.shape_memo.remember(shaped[0], pkt)
+                return pkt
         pkt = Packet(frame, time, len(data) if wire_len is None else wire_len, comment=comment)
         start = _link_start(linktype)
         if start is None:
@@ -101,6 +218,80 @@ class FrameDecoder:
             return pkt
         self._chain(pkt, start, data, 0)
         return pkt
+
+    def _shaped(self, data: bytes, key: bytes, o: int
+                ) -> tuple[Layer, tuple, gre_mod.Gre, NhrpPacket, int] | None:
+        """A frame of the common NHRP shape seen before (``ShapeMemo``) whose
+        checksums are right: its Ethernet record, its IPv4 record's field
+        values, its GRE record, its NHRP record and where NHRP starts."""
+        hit = self.shape_memo.entries.get(key)
+        if hit is None:
+            return None
+        eth, ipv, gre, nv, ip_rest, nhrp_rest = hit
+        rid = int.from_bytes(data[o + 24:o + 28], "big")
+        csum = (data[o + 12] << 8) | data[o + 13]
+        if not _sound(ip_rest + ((data[18] << 8) | data[19]) + ((data[24] << 8) | data[25])) \
+                or not _sound(nhrp_rest + csum + (rid >> 16) + (rid & 0xFFFF)):
+            return None
+        n = _NEW_NHRP(*nv[:_NHRP_RID], rid, *nv[_NHRP_RID + 1:_NHRP_CSUM], csum,
+                      *nv[_NHRP_CSUM + 1:])
+        return eth, ipv, gre, n, o
+
+    def _decode_shaped(self, data: bytes, o: int, frame: int, time: float, wire_len: int,
+                       comment: str | None) -> Packet | None:
+        """A frame of the common NHRP shape (``shape_key``) decoded as the
+        chain (``_steps``) decodes it, with the steps it takes for that shape
+        only, when it has no problem at all; else None, and the chain decodes
+        it (problems and their offsets are the chain's business)."""
+        head = data[:14]
+        eth = self._eth.get(head)
+        if eth is None:
+            eth = link.decode_ethernet(head)[0][0]
+            if len(self._eth) < _CACHE_MAX:
+                self._eth[head] = eth
+        ip, d, frag = ip_mod.decode_ipv4(data[14:])
+        if ip is None or d.problems or frag is not None:
+            return None
+        payload = d.payload  # up to the IPv4 total length
+        hl = o - 34
+        if len(payload) <= hl or len(payload) < 8:
+            return None
+        ghead = payload[:hl]
+        g = self._gre.get(ghead)
+        if g is None:
+            g = gre_mod.decode_gre(ghead)
+            if len(self._gre) < _CACHE_MAX:
+                self._gre[ghead] = g
+        gre = g.record
+        if gre is None or g.problems or gre.protocol_type != gre_mod.PT_NHRP:
+            return None
+        nd = decode_nhrp(payload[hl:], nesting=self._nesting, memo=self.nhrp_memo,
+                         quoted=decode_quoted)
+        if nd.record is None or nd.problems:
+            return None
+        return Packet(frame, time, wire_len, [eth, ip, gre, nd.record], [], comment,
+                      [0, 14, 34, o])
+
+    def shaped_nhrp(self, data: bytes) -> tuple[str, str, int | None, NhrpPacket] | None:
+        """For the replay, which reads no more of such a frame: the IPv4
+        source and destination, the GRE key and the NHRP record of a frame
+        of the common shape (``shape_key``) that ``decode`` reads whole and
+        without a problem (answered from the memo or decoded, and then kept);
+        else None (decode it, and walk its layers)."""
+        shaped = shape_key(data)
+        if not shaped:
+            return None
+        key, o = shaped
+        hit = self._shaped(data, key, o)
+        if hit is not None:
+            ipv = hit[1]
+            return ipv[_IPV4_SRC], ipv[_IPV4_DST], hit[2].key, hit[3]
+        pkt = self._decode_shaped(data, o, 0, 0.0, len(data), None)
+        if pkt is None:
+            return None
+        self.shape_memo.remember(key, pkt)
+        ip, gre, n = pkt.layers[1:]
+        return ip.src, ip.dst, gre.key, n  # type: ignore[attr-defined,return-value]
 
     def finish(self) -> list[str]:
         """Reassembly left undone at the end of the capture, and the ESP SAs

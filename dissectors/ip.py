@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import NamedTuple
 
-from nhrpscope.dissectors.base import Decoded, Layer, Problem, internet_checksum, ipv4_str, ipv6_str
+from nhrpscope.dissectors.base import (
+    Decoded,
+    Layer,
+    Problem,
+    internet_checksum,
+    ipv4_str,
+    ipv6_str,
+    slot_constructor,
+)
 
 PROTO_ICMP = 1
 PROTO_IPIP = 4
@@ -114,6 +123,15 @@ class IPv4(Layer):
     reassembled_from: tuple[int, ...] = ()
 
 
+IPV4_FIELDS = tuple(f.name for f in fields(IPv4))
+_new_ipv4 = slot_constructor(IPv4)  # every field in order: a record per IPv4 packet decoded
+# the names of the three flag bits (reserved, DF, MF), by their value
+_IPV4_FLAGS = tuple(tuple(n for bit, n in ((4, "reserved"), (2, "df"), (1, "mf")) if v & bit)
+                    for v in range(8))
+# A record's field values in order, for ``slot_constructor(IPv4)``
+ipv4_values = attrgetter(*IPV4_FIELDS)
+
+
 @dataclass(frozen=True, slots=True)
 class IPv6Ext(Layer):
     proto = "ipv6-ext"
@@ -176,7 +194,7 @@ def decode_ipv4(buf: bytes) -> tuple[IPv4 | None, Decoded, Fragment | None]:
     if not checksum_ok:
         problems.append(Problem(10, f"IPv4 header checksum 0x{csum:04x} is wrong", "ipv4",
                                 "ip.checksum", "error"))
-    flags = tuple(n for bit, n in ((0x8000, "reserved"), (IPV4_DF, "df"), (IPV4_MF, "mf")) if fl & bit)
+    flags = _IPV4_FLAGS[fl >> 13]
     frag_off = (fl & IPV4_OFFSET) * 8
     end = total
     if total < ihl:
@@ -186,8 +204,8 @@ def decode_ipv4(buf: bytes) -> tuple[IPv4 | None, Decoded, Fragment | None]:
     elif total > len(buf):
         problems.append(Problem(2, f"IPv4 total length {total} but only {len(buf)} bytes captured", "ipv4", "ip.truncated", "error"))
         end = len(buf)
-    rec = IPv4(4, ihl, tos, total, ident, flags, frag_off, ttl, proto, csum, checksum_ok,
-               ipv4_str(src), ipv4_str(dst), bytes(buf[IPV4_MIN_LEN:ihl]))
+    rec = _new_ipv4(4, ihl, tos, total, ident, flags, frag_off, ttl, proto, csum, checksum_ok,
+                    ipv4_str(src), ipv4_str(dst), bytes(buf[IPV4_MIN_LEN:ihl]), ())
     payload = bytes(buf[ihl:end])
     frag = None
     if fl & IPV4_FRAGMENT:

@@ -26,6 +26,7 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any, ClassVar
 
@@ -37,6 +38,7 @@ from nhrpscope.dissectors.base import (
     addr_bytes,
     addr_str,
     internet_checksum,
+    slot_constructor,
 )
 
 __all__ = [
@@ -347,6 +349,12 @@ class NhrpPacket(Layer):
     offending_raw: bytes = b""
 
 
+# The records' constructors, every field in order (base.slot_constructor):
+# the decoder makes thousands of them.
+_new_cie = slot_constructor(Cie)
+_new_packet = slot_constructor(NhrpPacket)
+
+
 # --------------------------------------------------------------------------- names
 
 
@@ -372,6 +380,7 @@ def extension_name(ext_type: int, body_is_cie_list: bool = True) -> str:
     return EXTENSION_NAMES.get(ext_type, "unknown")
 
 
+@lru_cache(maxsize=1024)  # a pure function of two small numbers, asked once a packet
 def flag_names(type_code: int, flags_raw: int) -> tuple[str, ...]:
     """Names of the set flag bits, most significant first; unnamed bits are
     ``bit-N`` with N the bit's position counted from the least significant (0)."""
@@ -467,21 +476,8 @@ def decode_cie(
             problems, p, "CIE client protocol address", len(proto), protocol_type, _ETHERTYPE_LEN
         )
     p += len(proto)
-    cie = Cie(
-        code=code,
-        code_name=cie_code_name(code),
-        prefix_len=plen,
-        mtu=mtu,
-        holding_time=htime,
-        preference=pref,
-        client_nbma=_opt_addr(nbma),
-        client_nbma_subaddr=_opt_hex(sub),
-        client_proto=_opt_addr(proto),
-        reserved=reserved,
-        client_nbma_tl=nbma_tl,
-        client_nbma_subaddr_tl=sub_tl,
-        client_proto_len=proto_len,
-    )
+    cie = _new_cie(code, cie_code_name(code), plen, mtu, htime, pref, _opt_addr(nbma),
+                   _opt_hex(sub), _opt_addr(proto), reserved, nbma_tl, sub_tl, proto_len)
     return cie, p
 
 
@@ -491,6 +487,16 @@ def _decode_cies(
     """CIEs filling [pos, limit); the flag says whether every byte was consumed."""
     cies: list[Cie] = []
     while pos < limit:
+        n = CIE_LEN
+        if pos + CIE_LEN <= limit:
+            n += (buf[pos + 8] & 0x3F) + (buf[pos + 9] & 0x3F) + buf[pos + 10]
+        if pos + n <= limit:  # whole: decoded once per distinct bytes (_cie_once)
+            cie, found = _cie_once(buf[pos:pos + n], afn, protocol_type)
+            if found:
+                problems.extend(p.shifted(pos) for p in found)
+            cies.append(cie)
+            pos += n
+            continue
         try:
             cie, pos = decode_cie(
                 buf, pos, limit, afn=afn, protocol_type=protocol_type, problems=problems
@@ -500,6 +506,30 @@ def _decode_cies(
             return tuple(cies), False
         cies.append(cie)
     return tuple(cies), True
+
+
+# A CIE, and an extension, is a pure function of its bytes and the packet's
+# address family and protocol type, and a capture repeats the same few
+# thousand (an NHS's empty transit records, a spoke's NAT address, the
+# holding time every spoke asks for): each is decoded once, its problems
+# kept relative to its start. Bounded; a hit is the record decoded afresh.
+@lru_cache(maxsize=4096)
+def _cie_once(raw: bytes, afn: int, protocol_type: int) -> tuple[Cie, tuple[Problem, ...]]:
+    found: list[Problem] = []
+    cie, _ = decode_cie(raw, 0, len(raw), afn=afn, protocol_type=protocol_type, problems=found)
+    return cie, tuple(found)
+
+
+# bodies longer than this are decoded each time (a cache entry holds its bytes)
+_EXT_ONCE_MAX = 512
+
+
+@lru_cache(maxsize=4096)
+def _extension_once(raw_type: int, length: int, body: bytes, afn: int, protocol_type: int
+                    ) -> tuple[Extension, tuple[Problem, ...]]:
+    found: list[Problem] = []
+    ext = _decode_extension(raw_type, length, body, 0, afn, protocol_type, found)
+    return ext, tuple(found)
 
 
 def _decode_extension(
@@ -609,11 +639,16 @@ def _decode_extensions(
             )
             body_end = end
             cut_short = True
-        exts.append(
-            _decode_extension(
-                raw_type, length, buf[body_start:body_end], body_start, afn, protocol_type, problems
+        body = buf[body_start:body_end]
+        if len(body) <= _EXT_ONCE_MAX:
+            ext, found = _extension_once(raw_type, length, body, afn, protocol_type)
+            if found:
+                problems.extend(p.shifted(body_start) for p in found)
+            exts.append(ext)
+        else:
+            exts.append(
+                _decode_extension(raw_type, length, body, body_start, afn, protocol_type, problems)
             )
-        )
         pos = body_end
     if exts and not cut_short and not isinstance(exts[-1], EndExtension):
         problems.append(Problem(end, "extensions not terminated by an end extension", LAYER,
@@ -646,11 +681,11 @@ def _decode_ip_layers(raw: bytes, depth: int, quoted: QuotedDecoder | None
 # again with those two fields: about 25 against 175 us on the scale file).
 # Only packets with a right checksum are kept (a wrong one's problem names
 # it), error and traffic indications never (their bytes 24-27 are no request id).
-_FIELDS = [f.name for f in dataclass_fields(NhrpPacket)]
-_FIELD_VALUES = attrgetter(*_FIELDS)
-_RID, _CSUM = _FIELDS.index("request_id"), _FIELDS.index("checksum")
-# the constructor, called with all fields in order (which mypy cannot count)
-_new_packet: Callable[..., NhrpPacket] = NhrpPacket
+PACKET_FIELDS = tuple(f.name for f in dataclass_fields(NhrpPacket))
+# A record's field values in order (``_new_packet(*packet_values(r)) == r``)
+packet_values: Callable[[NhrpPacket], tuple] = attrgetter(*PACKET_FIELDS)
+_FIELD_VALUES = packet_values
+_RID, _CSUM = PACKET_FIELDS.index("request_id"), PACKET_FIELDS.index("checksum")
 
 
 # The memo's bound in bytes: each entry is charged its key's length times
@@ -785,7 +820,7 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
     fields: dict[str, Any] = {}
     src_proto_len = dst_proto_len = flags_raw = 0
     request_id: int | None = None
-    addrs: dict[str, bytes] = {}
+    src_nbma = src_sub = src_proto = dst_proto = b""
     cies: tuple[Cie, ...] = ()
     try:
         head = _take(buf, FIXED_LEN, MANDATORY_LEN, mand_end, "mandatory header")
@@ -801,18 +836,23 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
         else:
             request_id = struct.unpack_from("!I", head, 4)[0]
         pos = FIXED_LEN + MANDATORY_LEN
-        for key, n, what in (
-            ("src_nbma", shtl & 0x3F, "source NBMA address"),
-            ("src_nbma_subaddr", sstl & 0x3F, "source NBMA subaddress"),
-            ("src_proto", src_proto_len, "source protocol address"),
-            ("dst_proto", dst_proto_len, "destination protocol address"),
-        ):
-            addrs[key] = _take(buf, pos, n, mand_end, what)
-            if key == "src_nbma":
-                _check_len(problems, pos, what, n, afn, _FAMILY_LEN)
-            elif key != "src_nbma_subaddr":
-                _check_len(problems, pos, what, n, protocol_type, _ETHERTYPE_LEN)
-            pos += n
+        # the four addresses in order; those past a truncation stay absent
+        n = shtl & 0x3F
+        src_nbma = _take(buf, pos, n, mand_end, "source NBMA address")
+        _check_len(problems, pos, "source NBMA address", n, afn, _FAMILY_LEN)
+        pos += n
+        n = sstl & 0x3F
+        src_sub = _take(buf, pos, n, mand_end, "source NBMA subaddress")
+        pos += n
+        n = src_proto_len
+        src_proto = _take(buf, pos, n, mand_end, "source protocol address")
+        _check_len(problems, pos, "source protocol address", n, protocol_type, _ETHERTYPE_LEN)
+        pos += n
+        n = dst_proto_len
+        dst_proto = _take(buf, pos, n, mand_end, "destination protocol address")
+        _check_len(problems, pos, "destination protocol address", n, protocol_type,
+                   _ETHERTYPE_LEN)
+        pos += n
 
         if type_code in (ERROR_INDICATION, TRAFFIC_INDICATION):
             raw = buf[pos:mand_end]
@@ -831,32 +871,16 @@ def _decode(buf: bytes, depth: int, quoted: QuotedDecoder | None = None) -> Deco
     if ext_start is not None and ext_start < end:
         extensions = _decode_extensions(buf, ext_start, end, afn, protocol_type, problems)
 
-    record = NhrpPacket(
-        type=type_name(type_code),
-        type_code=type_code,
-        hop_count=hop_count,
-        checksum_ok=checksum_ok,
-        request_id=request_id,
-        flags=flag_names(type_code, flags_raw),
-        src_nbma=_opt_addr(addrs.get("src_nbma", b"")),
-        src_proto=_opt_addr(addrs.get("src_proto", b"")),
-        dst_proto=_opt_addr(addrs.get("dst_proto", b"")),
-        cies=cies,
-        extensions=extensions,
-        afn=afn,
-        protocol_type=protocol_type,
-        protocol_snap=snap,
-        version=version,
-        packet_size=size,
-        checksum=checksum,
-        extension_offset=extoff,
-        shtl=shtl,
-        sstl=sstl,
-        src_nbma_subaddr=_opt_hex(addrs.get("src_nbma_subaddr", b"")),
-        src_proto_len=src_proto_len,
-        dst_proto_len=dst_proto_len,
-        flags_raw=flags_raw,
-        **fields,
+    get = fields.get
+    record = _new_packet(  # NhrpPacket's fields in order (PACKET_FIELDS)
+        type_name(type_code), type_code, hop_count, checksum_ok, request_id,
+        flag_names(type_code, flags_raw), addr_str(src_nbma) if src_nbma else None,
+        addr_str(src_proto) if src_proto else None, addr_str(dst_proto) if dst_proto else None,
+        cies, extensions, afn, protocol_type, snap, version, size, checksum, extoff, shtl, sstl,
+        src_sub.hex() if src_sub else None, src_proto_len, dst_proto_len, flags_raw,
+        get("error_code"), get("error_name"), get("error_offset"), get("traffic_code"),
+        get("traffic_name"), get("traffic_reserved"), get("offending"),
+        get("offending_raw", b""),
     )
     return Decoded(record, b"", problems, end)
 

@@ -108,7 +108,8 @@ class NhrpCache:
             e.claimed_nbma = claimed_nbma or e.claimed_nbma
             e.type = type if not (e.type == STATIC and type == DYNAMIC) else e.type
             e.holding_time = holding_time
-            e.flags |= set(flags or ())
+            if flags:
+                e.flags |= flags
             e.nat = e.nat or nat
             if len(e.frames) < 8 and frame not in e.frames:
                 e.frames.append(frame)

@@ -164,7 +164,7 @@ class Engine:
         self.tunnel = TunnelObserver(self.routers, self.caches, self._emit, self._state)
         self.nhrp = NhrpObserver(self.routers, self.tunnel, self.caches, emit=self._emit,
                                  state=self._state, schedule=self._schedule,
-                                 expire_at=self._expire_at)
+                                 expire_at=self._expire_at, events=on_event is not None)
         self._deadlines: list[tuple[float, int, Any]] = []  # request timeouts
         self._expiry: list[tuple[float, int, str, tuple[str, int], str]] = []  # hub bindings
         self._seq = 0
@@ -258,6 +258,15 @@ class Engine:
         """Decode a frame (number, time, linktype, data, wire_len, comment) and walk it."""
         number, t, link, data, wl, comment = it
         cut = len(data) < wl
+        if not cut and link == 1:
+            # the commonest: an NHRP frame seen before but for its ids and checksums;
+            # its walk (IPv4 no fragment, GRE no keepalive, NHRP sound) comes to this
+            hit = self.decoder.shaped_nhrp(data)
+            if hit is not None:
+                src, dst, key, n = hit
+                self.tunnel.nhrp(t, number, src, dst, key)
+                self.nhrp.message(t, number, n, src, dst)
+                return
         if cut and self._count_walked:
             self.cuts.add(number, len(data))
         self._walk(self.decoder.decode(link, data, frame=number, time=t, wire_len=wl,

@@ -12,9 +12,8 @@ the routers, the caches, the transactions by RFC key, the deadlines.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from nhrpscope.dissectors.nhrp import NhrpPacket
 from nhrpscope.replay.cache import NhrpCache
@@ -45,11 +44,10 @@ from nhrpscope.replay.observers.tunnel import TunnelObserver
 RECENT_KEYS = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """One NHRP message as a handler sees it: ``osrc``/``odst`` the outer
     (wire) addresses, ``sender``/``receiver`` the NBMA addresses their
-    routers claim."""
+    routers claim. (A tuple: one is made per NHRP frame.)"""
 
     t: float
     fr: int
@@ -58,6 +56,7 @@ class Message:
     odst: str | None
     sender: str | None
     receiver: str | None
+    password: str | None = None  # its authentication extension's (nhrp_fields.password)
 
 
 class Transactions:
@@ -93,8 +92,11 @@ class NhrpObserver:
     def __init__(self, routers: Routers, tunnel: TunnelObserver, caches: dict[str, NhrpCache], *,
                  emit: Callable[..., None], state: Callable[[Any], None],
                  schedule: Callable[[float, Any], None],
-                 expire_at: Callable[[float, str, tuple[str, int], str], None]) -> None:
+                 expire_at: Callable[[float, str, tuple[str, int], str], None],
+                 events: bool = True) -> None:
         self.routers = routers
+        # whether ``emit`` goes anywhere: when not, no event's label is worded
+        self.events = events
         self.tunnel = tunnel
         self.caches = caches
         self.emit = emit
@@ -125,25 +127,30 @@ class NhrpObserver:
 
     def message(self, t: float, fr: int, n: NhrpPacket, osrc: str | None, odst: str | None) -> None:
         typ = n.type
-        sender = self.routers.claimed(osrc)
-        receiver = self.routers.claimed(odst)
-        label = title(typ)
-        if n.request_id is not None:
-            label += f" id={n.request_id}"
+        alias = self.routers.alias  # Routers.claimed, inline: once per NHRP frame
+        sender = None if osrc is None else alias.get(osrc, osrc)
+        receiver = None if odst is None else alias.get(odst, odst)
+        pw = password(n)  # once: the handlers read it too
         if sender and receiver and sender != receiver:
             pr = (sender, receiver)
-            s = self.pair_pw.setdefault(pr, set())
+            s = self.pair_pw.get(pr)
+            if s is None:
+                s = self.pair_pw[pr] = set()
+                self.pair_pw_frame[pr] = fr
             if len(s) < 4:
-                s.add(password(n))
-            self.pair_pw_frame.setdefault(pr, fr)
+                s.add(pw)
         if n.hop_count == 0:
             self.state(HopCountZero(typ, n.src_nbma, sender, receiver, t, fr))
-        self.emit(t, fr, "nhrp", sender, receiver, label, type=typ, request_id=n.request_id,
-                  src_nbma=n.src_nbma, src_proto=n.src_proto, dst_proto=n.dst_proto,
-                  hop_count=n.hop_count)
+        if self.events:
+            label = title(typ)
+            if n.request_id is not None:
+                label += f" id={n.request_id}"
+            self.emit(t, fr, "nhrp", sender, receiver, label, type=typ, request_id=n.request_id,
+                      src_nbma=n.src_nbma, src_proto=n.src_proto, dst_proto=n.dst_proto,
+                      hop_count=n.hop_count)
         handler = self.handlers.get(typ)
         if handler is not None:
-            handler(Message(t, fr, n, osrc, odst, sender, receiver))
+            handler(Message(t, fr, n, osrc, odst, sender, receiver, pw))
 
     # ------------------------------------------------------------------ shared
 
@@ -178,7 +185,8 @@ class NhrpObserver:
         self.tunnel.behind_nat(nbma, public, changed, first)
         if first:
             self.state(NatDetected(nbma, public, why, t, fr))
-            self.emit(t, fr, "nat", nbma, None, f"NAT: {nbma} seen as {public}")
+            if self.events:
+                self.emit(t, fr, "nat", nbma, None, f"NAT: {nbma} seen as {public}")
             for c in self.caches.values():
                 c.rekey(nbma, public)
 
@@ -211,7 +219,8 @@ class NhrpObserver:
         ``dst`` (a wire address), from ``src`` (None: from anyone)."""
         if not dst:
             return None
-        return self.tunnel.esp.mark(src, dst)._replace(cut=self.cut_towards.get(dst, (0,))[0])
+        m = self.tunnel.esp.mark(src, dst)  # made anew (NamedTuple._replace is slow)
+        return UnreadableMark(m.src, m.dst, m.seen, self.cut_towards.get(dst, (0,))[0])
 
     def unreadable_since(self, mark: UnreadableMark | None) -> tuple[UnreadableFrames, ...]:
         """When a request went unanswered: the frames towards its sender that

@@ -33,7 +33,6 @@ from nhrpscope.replay.observers.nhrp_fields import (
     host_len,
     network,
     norm_prefix,
-    password,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,7 +72,7 @@ class Registrations:
         rs = routers.seen(spoke, t, fr)
         rs.bind(n.src_proto)
         rs.reg_sent += 1
-        rs.password(password(n))
+        rs.password(m.password)
         if hub:
             if hub not in rs.nhs and len(rs.nhs) < 8:
                 rs.nhs.append(hub)
@@ -146,7 +145,7 @@ class Registrations:
         if hub:
             rh = routers.seen(hub, t, fr)
             rh.reg_answered += 1
-            rh.password(password(n))
+            rh.password(m.password)
             if resp and resp[0].client_proto:
                 rh.bind(resp[0].client_proto)
                 rec.hub_tunnel = rec.hub_tunnel or resp[0].client_proto
@@ -172,16 +171,19 @@ class Registrations:
             else:
                 nhrp.state(RegistrationRejected(spoke, hub, code, rec.code_name, t,
                                                 tuple(rec.frames)))
-            nhrp.emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
+            if nhrp.events:
+                nhrp.emit(t, fr, "rejected", hub, spoke, f"registration rejected ({rec.code_name})")
             return
-        st = self.history.setdefault(pair, PairHistory())
+        st = self.history.get(pair)
+        if st is None:
+            st = self.history[pair] = PairHistory()
         if st.unanswered:
             st.ok_after = True
         if not hub:
             return
         plen = norm_prefix(n.src_proto, cie.prefix_len if cie is not None else None)
         proto = n.src_proto or spoke
-        flags = {"registered"} | ({"unique"} if rec.unique else set())
+        flags = {"registered", "unique"} if rec.unique else {"registered"}
         nat = routers.is_nat(spoke)
         if nat:
             flags.add("nat")
@@ -198,7 +200,8 @@ class Registrations:
             nhrp.cache(spoke).put(t, fr, proto=tun, prefix_len=host_len(tun), via=tun,
                                   nbma=routers.wire(hub), claimed_nbma=hub, type=STATIC,
                                   source="nhs", holding_time=None, state="UP")
-        nhrp.emit(t, fr, "registered", hub, spoke, f"{proto} registered", rtt=rec.rtt)
+        if nhrp.events:
+            nhrp.emit(t, fr, "registered", hub, spoke, f"{proto} registered", rtt=rec.rtt)
 
     def _nat(self, m: Message, spoke: str, hub: str | None) -> None:
         """NAT: the NHS's NAT extension reports another NBMA than the claimed
@@ -273,8 +276,9 @@ class Registrations:
 
     def _expired(self, when: float, fr: int, hub: str, spoke: str, e: CacheEntry) -> None:
         nhrp = self.nhrp
-        nhrp.emit(when, fr, "expired", hub, spoke,
-                  f"registration of {e.proto} expired", spoke=spoke, hub=hub)
+        if nhrp.events:
+            nhrp.emit(when, fr, "expired", hub, spoke,
+                      f"registration of {e.proto} expired", spoke=spoke, hub=hub)
         sc = nhrp.caches.get(spoke)
         r = nhrp.routers.get(hub)
         if sc is not None and r is not None:

@@ -20,7 +20,6 @@ from nhrpscope.replay.observers.nhrp_fields import (
     net_mask,
     network,
     norm_prefix,
-    password,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,7 +47,7 @@ class Resolutions:
             sender = routers.claimed(osrc)
         rq = routers.seen(req, t, fr)
         rq.bind(n.src_proto)
-        rq.password(password(n))
+        rq.password(m.password)
         for c in ext_cies(n, "forward-transit-nhs-record"):
             if c.client_nbma:
                 routers.seen(c.client_nbma, t, fr).bind(c.client_proto)
@@ -133,7 +132,7 @@ class Resolutions:
         responder = (resp[0].client_nbma if resp and resp[0].client_nbma else None) or m.sender
         if responder:
             rr = routers.seen(responder, t, fr)
-            rr.password(password(n))
+            rr.password(m.password)
             if resp and resp[0].client_proto:
                 rr.bind(resp[0].client_proto)
         for c in ext_cies(n, "forward-transit-nhs-record") + ext_cies(n, "reverse-transit-nhs-record"):
