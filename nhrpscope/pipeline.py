@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
 from nhrpscope.capture import PcapngWriter
 from nhrpscope.errors import UserError
@@ -97,10 +96,11 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
     cluster = workers is not None or scheduler is not None
     if cluster:
         _cluster_usage(opts, follow=follow, write_merged=write_merged)
+    if cluster and stop is None and on_frame is None:
+        load_keys(opts.keys, opts.esp)  # a key file's error before any worker starts
+        return _replay_cluster(opts, on_event, on_finding)
     store = load_keys(opts.keys, opts.esp)
     on_secrets = secrets_handler(store, use=capture_keys)
-    if cluster and stop is None and on_frame is None:
-        return _replay_cluster(opts, store, on_secrets, on_event=on_event, on_finding=on_finding)
     with ExitStack() as stack:
         writer = None
         if write_merged:
@@ -199,8 +199,8 @@ def _cluster_usage(opts: Options, *, follow: bool, write_merged: str | None) -> 
                         "to decode every frame")
 
 
-def _replay_cluster(opts: Options, store: Any, on_secrets: Callable, *,
-                    on_event: Callable | None, on_finding: Callable | None) -> Result:
+def _replay_cluster(opts: Options, on_event: Callable | None, on_finding: Callable | None
+                    ) -> Result:
     """``replay`` with the per-file stage on a Dask cluster (``nhrpscope.cluster``)."""
     from nhrpscope.capture import CaptureError
     from nhrpscope.cluster.run import stage_and_merge
@@ -213,17 +213,24 @@ def _replay_cluster(opts: Options, store: Any, on_secrets: Callable, *,
         except OSError as e:  # as CaptureReader says it, before any worker starts
             raise CaptureError(f"{p}: cannot open: {e.strerror or e}") from None
         names.append(p)
-    eng = Engine(store.db.lookup, on_event=on_event, on_finding=on_finding, fast=True,
-                 verify_all=opts.verify_all)
-    stats = stage_and_merge(opts.paths, opts.keys, opts.esp, eng, on_secrets,
-                            workers=opts.workers, scheduler=opts.scheduler, dedup=opts.dedup,
-                            verify_all=opts.verify_all, capture_keys=opts.capture_keys)
+    stores = []
+
+    def make() -> tuple[Engine, Callable]:
+        # a fresh engine and key store: the merge may start over (cluster.run)
+        store = load_keys(opts.keys, opts.esp)
+        stores.append(store)
+        return (Engine(store.db.lookup, on_event=on_event, on_finding=on_finding, fast=True,
+                       verify_all=opts.verify_all), secrets_handler(store, use=opts.capture_keys))
+
+    stats, eng = stage_and_merge(opts.paths, opts.keys, opts.esp, make, workers=opts.workers,
+                                 scheduler=opts.scheduler, dedup=opts.dedup,
+                                 verify_all=opts.verify_all, capture_keys=opts.capture_keys)
     eng.finish(None)
     warnings = stats.warnings + eng.decoder.finish()
     analysis = eng.analysis(names, frames=stats.frames, duplicates=stats.duplicates,
                             warnings=warnings)
     return Result(analysis, eng.now, eng.last_frame if eng.frames else None, names,
-                  list(store.from_capture), opts, eng)
+                  list(stores[-1].from_capture), opts, eng)
 
 
 def _past_end(stop: Stop, first: float | None, eng: Engine, last_frame: int | None

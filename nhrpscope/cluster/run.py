@@ -82,27 +82,146 @@ def _results(client: Any, parts: list[Part], key_files: tuple[str, ...],
     return out
 
 
+# Makes a fresh engine and its keys' handler (the pipelined merge may start over)
+MakeEngine = Callable[[], tuple[Any, Callable | None]]
+
+
+class _Unordered(Exception):
+    """The parts are not time-disjoint in the order guessed: merge them all."""
+
+
 def stage_and_merge(paths: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[str, ...],
-                    eng: Any, on_secrets: Callable | None, *, workers: int | None,
-                    scheduler: str | None, dedup: bool = True, dedup_window: float = 1.0,
-                    verify_all: bool = False, capture_keys: bool = True,
-                    split_min: int | None = None) -> MergeStats:
-    """Stage ``paths`` on the cluster and replay the merged stream into
-    ``eng`` (an ``Engine``): what ``CaptureSource`` and ``feed_batches``
-    do in one process, with the same result."""
+                    make: MakeEngine, *, workers: int | None, scheduler: str | None,
+                    dedup: bool = True, dedup_window: float = 1.0, verify_all: bool = False,
+                    capture_keys: bool = True, split_min: int | None = None
+                    ) -> tuple[MergeStats, Any]:
+    """Stage ``paths`` on the cluster and replay the merged stream into an
+    engine of ``make``'s: what ``CaptureSource`` and ``feed_batches`` do in
+    one process, with the same result. The stats and the engine.
+
+    Parts that follow one another in time (rotating files, the ranges of
+    one file) are replayed as each is done, while the others are still
+    read; should a part turn out to overlap those before it, the replay
+    starts over once all are done, merging them by time."""
     options = StageOptions(verify_all=verify_all, capture_keys=capture_keys)
     with connect(workers, scheduler) as client:
         n = workers or len(client.scheduler_info().get("workers", ())) or 1
-        results = stage(paths, n, on_cluster(client, key_files, esp_specs, options), split_min)
-    return merge_into(eng, paths, results, on_secrets, dedup=dedup, dedup_window=dedup_window)
+        parts = _plan(paths, n, split_min)
+        futures = client.map(stage_part, parts, key_files=key_files, esp_specs=esp_specs,
+                             options=options, pure=False)
+        eng, on_secrets = make()
+        try:
+            return _pipelined(eng, on_secrets, paths, parts, futures, dedup=dedup,
+                              dedup_window=dedup_window), eng
+        except _Unordered:
+            pass
+        results = [_result(p, f) for p, f in zip(parts, futures, strict=True)]
+        results = stage(paths, results, on_cluster(client, key_files, esp_specs, options))
+    eng, on_secrets = make()
+    return merge_into(eng, paths, results, on_secrets, dedup=dedup,
+                      dedup_window=dedup_window), eng
 
 
-def stage(paths: tuple[str, ...], n: int, run_parts: RunParts,
-          split_min: int | None = None) -> list[PartResult]:
-    """The files as ``n`` parts or more (``_plan``), staged by ``run_parts``.
-    A file whose ranges do not hold (a cut that was no record boundary,
-    interfaces or keys met mid-file, any trouble) is staged again whole."""
-    results = run_parts(_plan(paths, n, split_min))
+def _result(part: Part, fut: Any) -> PartResult:
+    try:
+        return fut.result()
+    except Exception as e:  # noqa: BLE001 - a worker lost (killed, crashed): say which file
+        raise ReadingProcessError(f"{part.path}: the worker reading it failed: {e}") from e
+
+
+def _first_time(path: str) -> float | None:
+    """The first record's time of a classic pcap file (None: not one)."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    if len(head) < 32 or head[:2] == b"\x1f\x8b":
+        return None
+    for endian in "<>":
+        magic = struct.unpack(endian + "I", head[:4])[0]
+        if magic in (0xA1B2C3D4, 0xA1B23C4D):
+            sec, frac = struct.unpack(endian + "II", head[24:32])
+            return sec + frac / (1e9 if magic == 0xA1B23C4D else 1e6)
+    return None
+
+
+def _pipelined(eng: Any, on_secrets: Callable | None, paths: tuple[str, ...], parts: list[Part],
+               futures: list, *, dedup: bool, dedup_window: float) -> MergeStats:
+    """The parts replayed one after another, in the order their files'
+    first records give (else as given), each as soon as it is done; raises
+    ``_Unordered`` (before the engine has taken any of it) when the order
+    does not hold, or when anything needs the general merge (keys carried
+    past the first part, a range to read again, an error)."""
+    first = {p.capture: _first_time(p.path) for p in parts if p.index == 0}
+    if all(t is not None for t in first.values()):
+        key: Callable = lambda pf: (first[pf[0].capture], pf[0].capture, pf[0].index)  # noqa: E731
+    else:
+        key = lambda pf: (pf[0].capture, pf[0].index)  # noqa: E731
+    seq = sorted(zip(parts, futures, strict=True), key=key)
+    stats = MergeStats()
+    done: list[PartResult] = []
+    renumber = len(paths) > 1
+
+    def stream() -> Iterator[tuple]:
+        hi: tuple[float, int, int] | None = None
+        before: dict[int, int] = {}  # per file: records of its ranges so far
+        for part, fut in seq:
+            r = _result(part, fut)
+            if r.error is not None or (part.ranged and (r.structure or (r.warnings and not part.last))) \
+                    or (done and any(b[1] is None for b in _secrets_in(r))) \
+                    or part.index != sum(1 for d in done if d.part.capture == part.capture):
+                raise _Unordered
+            done.append(r)
+            shift = 0 if renumber else before.get(part.capture, 0)
+            before[part.capture] = before.get(part.capture, 0) + r.read
+            if r.first is None or r.last is None:
+                if r.batches:
+                    raise _Unordered
+                continue
+            if hi is not None and (r.first, part.capture, part.index) < hi:
+                raise _Unordered
+            hi = (r.last, part.capture, part.index)
+            yield from ordered([r], {(part.capture, part.index): shift}, on_secrets)
+
+    eng.tunnel.run(chain.from_iterable(admitted(
+        stream(), stats, cuts=eng.cuts, on_secrets=on_secrets, dedup=dedup, window=dedup_window,
+        renumber=renumber)), eng)
+    _account(stats, done)
+    return stats
+
+
+def _secrets_in(r: PartResult) -> list[tuple]:
+    """The keys a part carries (its triples with no item): rare, read only
+    for the parts after the first."""
+    import marshal
+
+    return [x for b in r.batches for x in marshal.loads(b) if x[1] is None]
+
+
+def _account(stats: MergeStats, results: list[PartResult]) -> None:
+    """Records read and the readers' warnings, in capture order (as
+    ``CaptureSource.warnings`` lists them), ranges' told in file terms."""
+    stats.read = sum(r.read for r in results)
+    before = 0
+    for r in sorted(results, key=lambda r: (r.part.capture, r.part.index)):
+        if r.part.index == 0:
+            before = 0
+        if r.part.ranged:
+            stats.warnings += [range_warning(w, before, len(r.part.prefix), r.part.start)
+                               for w in r.warnings]
+        else:
+            stats.warnings += r.warnings
+        before += r.read
+
+
+def stage(paths: tuple[str, ...], results: list[PartResult], run_parts: RunParts
+          ) -> list[PartResult]:
+    """The parts' results, less those of a file whose ranges do not hold (a
+    cut that was no record boundary, interfaces or keys met mid-file, any
+    trouble): that file staged again whole by ``run_parts``."""
     redo = sorted({r.part.capture for r in results if r.part.ranged and (
         r.error or r.structure or (r.warnings and not r.part.last))})
     if redo:
