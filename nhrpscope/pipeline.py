@@ -202,17 +202,12 @@ def _cluster_usage(opts: Options, *, follow: bool, write_merged: str | None) -> 
 def _replay_cluster(opts: Options, on_event: Callable | None, on_finding: Callable | None
                     ) -> Result:
     """``replay`` with the per-file stage on a Dask cluster (``nhrpscope.cluster``)."""
-    from nhrpscope.capture import CaptureError
     from nhrpscope.cluster.run import stage_and_merge
 
-    names = []
-    for p in opts.paths:
-        try:
-            with open(p, "rb"):
-                pass
-        except OSError as e:  # as CaptureReader says it, before any worker starts
-            raise CaptureError(f"{p}: cannot open: {e.strerror or e}") from None
-        names.append(p)
+    # the files opened as one process opens them (its errors, before any worker
+    # starts); whether it would read the one file in its second process
+    with CaptureSource(list(opts.paths)) as src:
+        names, staged = src.names, src.stageable()
     stores = []
 
     def make() -> tuple[Engine, Callable]:
@@ -224,7 +219,10 @@ def _replay_cluster(opts: Options, on_event: Callable | None, on_finding: Callab
 
     stats, eng = stage_and_merge(opts.paths, opts.keys, opts.esp, make, workers=opts.workers,
                                  scheduler=opts.scheduler, dedup=opts.dedup,
-                                 verify_all=opts.verify_all, capture_keys=opts.capture_keys)
+                                 verify_all=opts.verify_all, capture_keys=opts.capture_keys,
+                                 # callbacks see one replay, never one that starts over
+                                 pipeline=on_event is None and on_finding is None,
+                                 staged=staged)
     eng.finish(None)
     warnings = stats.warnings + eng.decoder.finish()
     analysis = eng.analysis(names, frames=stats.frames, duplicates=stats.duplicates,

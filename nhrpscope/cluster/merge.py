@@ -23,7 +23,7 @@ from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
-from nhrpscope.cluster.task import PartResult
+from nhrpscope.cluster.task import PartResult, file_offsets
 from nhrpscope.replay.source import DEDUP_MAX_ENTRIES
 
 _first = itemgetter(0)
@@ -130,7 +130,7 @@ def admitted(triples: Iterable[tuple], stats: MergeStats, *, cuts: Any,
         n += 1
         if renumber:
             it = (n, *it[1:])
-        if cap:
+        if cap and cuts is not None:
             cuts.add(it[0], cap)
         append(it)
         if len(out) >= _OUT:
@@ -144,7 +144,6 @@ def admitted(triples: Iterable[tuple], stats: MergeStats, *, cuts: Any,
 
 
 _FRAME = re.compile(r"frame (\d+)|(\d+) whole frames read")
-_OFFSET = re.compile(r"offset (\d+)")
 
 
 def range_warning(w: str, shift: int, prefix: int, start: int) -> str:
@@ -153,7 +152,4 @@ def range_warning(w: str, shift: int, prefix: int, start: int) -> str:
     the range's stream (``prefix`` then the range) to the file."""
     w = _FRAME.sub(lambda m: f"frame {int(m[1]) + shift}" if m[1] is not None
                    else f"{int(m[2]) + shift} whole frames read", w)
-    if start:
-        w = _OFFSET.sub(lambda m: f"offset {int(m[1]) - prefix + start}"
-                        if int(m[1]) >= prefix else m[0], w)
-    return w
+    return file_offsets(w, prefix, start) if start else w

@@ -93,8 +93,8 @@ class _Unordered(Exception):
 def stage_and_merge(paths: tuple[str, ...], key_files: tuple[str, ...], esp_specs: tuple[str, ...],
                     make: MakeEngine, *, workers: int | None, scheduler: str | None,
                     dedup: bool = True, dedup_window: float = 1.0, verify_all: bool = False,
-                    capture_keys: bool = True, split_min: int | None = None
-                    ) -> tuple[MergeStats, Any]:
+                    capture_keys: bool = True, split_min: int | None = None,
+                    pipeline: bool = True, staged: bool = False) -> tuple[MergeStats, Any]:
     """Stage ``paths`` on the cluster and replay the merged stream into an
     engine of ``make``'s: what ``CaptureSource`` and ``feed_batches`` do in
     one process, with the same result. The stats and the engine.
@@ -102,24 +102,28 @@ def stage_and_merge(paths: tuple[str, ...], key_files: tuple[str, ...], esp_spec
     Parts that follow one another in time (rotating files, the ranges of
     one file) are replayed as each is done, while the others are still
     read; should a part turn out to overlap those before it, the replay
-    starts over once all are done, merging them by time."""
+    starts over once all are done, merging them by time (``pipeline``
+    False: it waits for all at once; for callers whose callbacks must not
+    see a replay that starts over)."""
     options = StageOptions(verify_all=verify_all, capture_keys=capture_keys)
     with connect(workers, scheduler) as client:
         n = workers or len(client.scheduler_info().get("workers", ())) or 1
         parts = _plan(paths, n, split_min)
         futures = client.map(stage_part, parts, key_files=key_files, esp_specs=esp_specs,
                              options=options, pure=False)
-        eng, on_secrets = make()
         try:
+            if not pipeline:
+                raise _Unordered
+            eng, on_secrets = make()
             return _pipelined(eng, on_secrets, paths, parts, futures, dedup=dedup,
-                              dedup_window=dedup_window), eng
+                              dedup_window=dedup_window, staged=staged), eng
         except _Unordered:
             pass
         results = [_result(p, f) for p, f in zip(parts, futures, strict=True)]
         results = stage(paths, results, on_cluster(client, key_files, esp_specs, options))
     eng, on_secrets = make()
     return merge_into(eng, paths, results, on_secrets, dedup=dedup,
-                      dedup_window=dedup_window), eng
+                      dedup_window=dedup_window, staged=staged), eng
 
 
 def _result(part: Part, fut: Any) -> PartResult:
@@ -149,7 +153,7 @@ def _first_time(path: str) -> float | None:
 
 
 def _pipelined(eng: Any, on_secrets: Callable | None, paths: tuple[str, ...], parts: list[Part],
-               futures: list, *, dedup: bool, dedup_window: float) -> MergeStats:
+               futures: list, *, dedup: bool, dedup_window: float, staged: bool) -> MergeStats:
     """The parts replayed one after another, in the order their files'
     first records give (else as given), each as soon as it is done; raises
     ``_Unordered`` (before the engine has taken any of it) when the order
@@ -171,7 +175,7 @@ def _pipelined(eng: Any, on_secrets: Callable | None, paths: tuple[str, ...], pa
         for part, fut in seq:
             r = _result(part, fut)
             if r.error is not None or (part.ranged and (r.structure or (r.warnings and not part.last))) \
-                    or (done and any(b[1] is None for b in _secrets_in(r))) \
+                    or (done and r.keys) \
                     or part.index != sum(1 for d in done if d.part.capture == part.capture):
                 raise _Unordered
             done.append(r)
@@ -186,19 +190,22 @@ def _pipelined(eng: Any, on_secrets: Callable | None, paths: tuple[str, ...], pa
             hi = (r.last, part.capture, part.index)
             yield from ordered([r], {(part.capture, part.index): shift}, on_secrets)
 
-    eng.tunnel.run(chain.from_iterable(admitted(
-        stream(), stats, cuts=eng.cuts, on_secrets=on_secrets, dedup=dedup, window=dedup_window,
-        renumber=renumber)), eng)
+    _feed(eng, admitted(stream(), stats, cuts=None if staged else eng.cuts, on_secrets=on_secrets,
+                        dedup=dedup, window=dedup_window, renumber=renumber), staged)
     _account(stats, done)
     return stats
 
 
-def _secrets_in(r: PartResult) -> list[tuple]:
-    """The keys a part carries (its triples with no item): rare, read only
-    for the parts after the first."""
-    import marshal
-
-    return [x for b in r.batches for x in marshal.loads(b) if x[1] is None]
+def _feed(eng: Any, lists: Iterator[list[tuple]], staged: bool) -> None:
+    """The items into the engine: as ``feed_batches`` takes a merged
+    stream (the frames the snap length cut counted by the merge), or, where
+    one process would have read the file in its second process
+    (``staged``), as ``feed_items`` takes that process's items (cut frames
+    counted among those decoded only), so that the result is the same."""
+    if staged:
+        eng.feed_items(chain.from_iterable(lists))
+    else:
+        eng.tunnel.run(chain.from_iterable(lists), eng)
 
 
 def _account(stats: MergeStats, results: list[PartResult]) -> None:
@@ -232,7 +239,7 @@ def stage(paths: tuple[str, ...], results: list[PartResult], run_parts: RunParts
 
 def merge_into(eng: Any, paths: tuple[str, ...], results: list[PartResult],
                on_secrets: Callable | None, *, dedup: bool = True,
-               dedup_window: float = 1.0) -> MergeStats:
+               dedup_window: float = 1.0, staged: bool = False) -> MergeStats:
     """The parts' streams merged (``merge``) and replayed into ``eng``."""
     results.sort(key=lambda r: (r.part.capture, r.part.index))
     for r in results:
@@ -255,7 +262,6 @@ def merge_into(eng: Any, paths: tuple[str, ...], results: list[PartResult],
     if renumber:
         shifts.clear()
     triples = ordered(results, shifts, on_secrets)
-    eng.tunnel.run(chain.from_iterable(admitted(
-        triples, stats, cuts=eng.cuts, on_secrets=on_secrets, dedup=dedup, window=dedup_window,
-        renumber=renumber)), eng)
+    _feed(eng, admitted(triples, stats, cuts=None if staged else eng.cuts, on_secrets=on_secrets,
+                        dedup=dedup, window=dedup_window, renumber=renumber), staged)
     return stats

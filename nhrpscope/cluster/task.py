@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import io
 import marshal
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,10 +86,21 @@ class PartResult:
     # interface descriptions and keys met inside the range: ranges after it
     # lacked them, so the file is read again in one part (``merge``)
     structure: int = 0
+    keys: int = 0  # secrets blocks the part carries
 
     @property
     def nbytes(self) -> int:
         return sum(map(len, self.batches))
+
+
+_OFFSET = re.compile(r"offset (\d+)")
+
+
+def file_offsets(text: str, prefix: int, start: int) -> str:
+    """The offsets a range's reader names (in ``prefix`` then the range)
+    told as the file's."""
+    return _OFFSET.sub(lambda m: f"offset {int(m[1]) - prefix + start}"
+                       if int(m[1]) >= prefix else m[0], text)
 
 
 def packet_key(linktype: int, b: bytes) -> int | None:
@@ -227,6 +239,8 @@ def _stage(part: Part, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
 
     def on_secrets(stype: int, data: bytes, where: str) -> None:
         nonlocal dsbs
+        if part.start:
+            where = file_offsets(where, len(part.prefix), part.start)
         pending.append(("secrets", stype, bytes(data), where))
         dsbs += 1
         if options.capture_keys:
@@ -281,6 +295,7 @@ def _stage(part: Part, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
         if out:
             batches.append(dumps(out))
         res.warnings = list(reader.warnings)
+        res.keys = dsbs
         if isinstance(reader, RangeReader) and not part.last:
             res.structure = (max(0, reader.idbs - part.prefix_idbs)
                              + max(0, dsbs - (part.prefix_dsbs if part.start == 0 else 0)))
