@@ -80,6 +80,9 @@ def test_worker_error_is_the_one_process_error(tmp_path: Path, scheduler: str) -
     assert analyze(bad, "--scheduler", scheduler) == one
 
 
-def test_unreachable_scheduler(caps: dict[str, Path]) -> None:
+def test_unreachable_scheduler(caps: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from nhrpscope.cluster import run
+
+    monkeypatch.setattr(run, "CONNECT_TIMEOUT", "1s")
     code, out = analyze(caps["scale"], "--scheduler", "tcp://127.0.0.1:9")
     assert code == 2 and "cannot connect" in out and len(out.strip().splitlines()) == 1

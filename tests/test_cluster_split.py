@@ -221,3 +221,17 @@ def test_frames_cut_by_the_snap_length(caps: dict[str, Path], local: None, tmp_p
     doc = _same(cutf, workers=3)
     found = [f for f in doc["findings"] if f["code"] == "capture-truncated"]
     assert found and ("at least" in found[0]["message"]) == staged
+
+
+def test_options_carry_workers_and_a_stop_replays_here(caps: dict[str, Path], local: None) -> None:
+    """Result.options keep --workers; replaying again to a stop point (show,
+    cache_at) runs in one process, with the same answer."""
+    from nhrpscope import api
+
+    files = [str(p) for p in cut(caps["scale"], 2, name="again")]
+    many = api.analyze(files, workers=2)
+    one = api.analyze(files)
+    assert many.options.workers == 2 and many.analysis.json() == one.analysis.json()
+    hub = one.analysis.routers[0].nbma
+    t = (one.analysis.capture.first or 0) + 60
+    assert api.cache_at(many, hub, t) == api.cache_at(one, hub, t)

@@ -17,6 +17,8 @@ from nhrpscope.cluster.task import Part, PartResult, StageOptions, stage_part
 from nhrpscope.errors import ReadingProcessError, UserError
 
 INSTALL = "install it with: pip install 'nhrpscope[dask]'"
+# How long --scheduler's address may take to answer
+CONNECT_TIMEOUT = "10s"
 
 
 def _distributed() -> Any:
@@ -34,7 +36,7 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     distributed = _distributed()
     if scheduler is not None:
         try:
-            client = distributed.Client(scheduler, timeout="10s")
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as e:
             raise UserError(f"--scheduler {scheduler}: cannot connect: {e}") from None
         try:
