@@ -73,7 +73,8 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
             on_finding: Callable | None = None, write_merged: str | None = None,
             follow: bool = False, capture_keys: bool = True,
             on_progress: OnProgress | None = None, force: bool = False,
-            on_frame: OnFrame | None = None) -> Result:
+            on_frame: OnFrame | None = None, workers: int | None = None,
+            scheduler: str | None = None) -> Result:
     """Replay the captures ``paths`` (merged by time, duplicates dropped
     unless ``dedup`` is False; ``-`` is standard input) with the ESP keys of
     the files ``keys`` and the tcpdump ``-E`` specs ``esp``.
@@ -87,13 +88,17 @@ def analyze(paths: Paths, *, keys: Iterable[str] = (), esp: Iterable[str] = (),
     without reordering; ``capture_keys`` False ignores the keys a pcapng
     carries; ``on_progress`` gets the bytes replayed so far; ``on_frame``
     is called before each frame with its number, its time and the routers'
-    live NHRP caches (``pipeline.OnFrame``)."""
+    live NHRP caches (``pipeline.OnFrame``). ``workers`` / ``scheduler``:
+    the files are read and classified on a local Dask cluster of that many
+    processes / the Dask cluster at that address (the ``dask`` extra), with
+    the same result."""
     from nhrpscope.pipeline import replay
 
     return replay(_paths(paths), tuple(keys), tuple(esp), stop=_stop(stop), on_event=on_event,
                   on_finding=on_finding, dedup=dedup, write_merged=write_merged, follow=follow,
                   fast=fast, verify_all=verify_all, capture_keys=capture_keys,
-                  on_progress=on_progress, force=force, on_frame=on_frame)
+                  on_progress=on_progress, force=force, on_frame=on_frame, workers=workers,
+                  scheduler=scheduler)
 
 
 def find_router(routers: Iterable[Router], text: str) -> Router:

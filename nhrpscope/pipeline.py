@@ -42,6 +42,8 @@ class Options:
     dedup: bool = True
     fast: bool = True
     verify_all: bool = False
+    workers: int | None = None  # the per-file stage on a local Dask cluster of this many
+    scheduler: str | None = None  # ... or on the Dask cluster at this address
 
 
 @dataclass
@@ -76,16 +78,27 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
            write_merged: str | None = None, follow: bool = False, fast: bool = True,
            verify_all: bool = False, capture_keys: bool = True,
            on_progress: OnProgress | None = None, force: bool = False,
-           on_frame: OnFrame | None = None) -> Result:
+           on_frame: OnFrame | None = None, workers: int | None = None,
+           scheduler: str | None = None) -> Result:
     """Read, merge, decode and replay ``files``; stop at ``stop`` if given.
     ``fast`` False decodes every frame (no header-byte fast path);
     ``verify_all`` checks the ICV of every ESP packet, data too;
     ``on_progress`` (a progress bar) and ``on_frame`` make the replay go
-    frame by frame."""
+    frame by frame. ``workers`` (a local Dask cluster) or ``scheduler`` (an
+    existing one's address): the files are read and classified there
+    (``nhrpscope.cluster``), the same result; a replay that stops or goes
+    frame by frame runs here."""
     files = tuple(files)
-    opts = Options(files, tuple(key_files), tuple(esp_specs), capture_keys, dedup, fast, verify_all)
+    opts = Options(files, tuple(key_files), tuple(esp_specs), capture_keys, dedup, fast, verify_all,
+                   workers, scheduler)
     if sum(1 for f in files if f == "-") > 1:
         raise UserError("standard input ('-') can be read only once")
+    cluster = workers is not None or scheduler is not None
+    if cluster:
+        _cluster_usage(opts, follow=follow, write_merged=write_merged)
+    if cluster and stop is None and on_frame is None:
+        load_keys(opts.keys, opts.esp)  # a key file's error before any worker starts
+        return _replay_cluster(opts, on_event, on_finding)
     store = load_keys(opts.keys, opts.esp)
     on_secrets = secrets_handler(store, use=capture_keys)
     with ExitStack() as stack:
@@ -167,6 +180,57 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
                       list(store.from_capture), opts, eng, past_end=past_end)
 
 
+def _cluster_usage(opts: Options, *, follow: bool, write_merged: str | None) -> None:
+    """What the cluster's stage cannot do, said in one line."""
+    name = "--workers" if opts.workers is not None else "--scheduler"
+    if opts.workers is not None and opts.scheduler is not None:
+        raise UserError("--workers and --scheduler: give one (--workers starts a local cluster)")
+    if opts.workers is not None and opts.workers < 1:
+        raise UserError("--workers: at least 1")
+    if "-" in opts.paths:
+        raise UserError(f"{name}: standard input ('-') cannot be shared with workers; give files")
+    if follow:
+        raise UserError(f"{name} and --follow: a live capture is read here, in one process")
+    if write_merged:
+        raise UserError(f"{name} and --write-merged: the merged capture is written by one "
+                        f"process; leave out {name}")
+    if not opts.fast:
+        raise UserError(f"{name}: the workers classify on the fast path; leave out {name} "
+                        "to decode every frame")
+
+
+def _replay_cluster(opts: Options, on_event: Callable | None, on_finding: Callable | None
+                    ) -> Result:
+    """``replay`` with the per-file stage on a Dask cluster (``nhrpscope.cluster``)."""
+    from nhrpscope.cluster.run import stage_and_merge
+
+    # the files opened as one process opens them (its errors, before any worker
+    # starts); whether it would read the one file in its second process
+    with CaptureSource(list(opts.paths)) as src:
+        names, staged = src.names, src.stageable()
+    stores = []
+
+    def make() -> tuple[Engine, Callable]:
+        # a fresh engine and key store: the merge may start over (cluster.run)
+        store = load_keys(opts.keys, opts.esp)
+        stores.append(store)
+        return (Engine(store.db.lookup, on_event=on_event, on_finding=on_finding, fast=True,
+                       verify_all=opts.verify_all), secrets_handler(store, use=opts.capture_keys))
+
+    stats, eng = stage_and_merge(opts.paths, opts.keys, opts.esp, make, workers=opts.workers,
+                                 scheduler=opts.scheduler, dedup=opts.dedup,
+                                 verify_all=opts.verify_all, capture_keys=opts.capture_keys,
+                                 # callbacks see one replay, never one that starts over
+                                 pipeline=on_event is None and on_finding is None,
+                                 staged=staged)
+    eng.finish(None)
+    warnings = stats.warnings + eng.decoder.finish()
+    analysis = eng.analysis(names, frames=stats.frames, duplicates=stats.duplicates,
+                            warnings=warnings)
+    return Result(analysis, eng.now, eng.last_frame if eng.frames else None, names,
+                  list(stores[-1].from_capture), opts, eng)
+
+
 def _past_end(stop: Stop, first: float | None, eng: Engine, last_frame: int | None
               ) -> float | None:
     """A stop the replay did not meet: past the last frame (its time, for
@@ -186,6 +250,8 @@ def replay_again(result: Result, stop: Stop | None) -> Result:
     o = result.options
     if "-" in o.paths:
         raise UserError("standard input was read once; it cannot be replayed again")
+    # a replay that stops runs in one process (``replay``): the same result
     return replay(o.paths, o.keys, o.esp, stop=stop, dedup=o.dedup, fast=o.fast,
-                  verify_all=o.verify_all, capture_keys=o.capture_keys)
+                  verify_all=o.verify_all, capture_keys=o.capture_keys, workers=o.workers,
+                  scheduler=o.scheduler)
 

@@ -141,7 +141,7 @@ FLOORS = [
     ("nhrpscope.api", "nhrpscope.annotate", "nhrpscope.pipeline", "nhrpscope.rewrite",
      "nhrpscope.decoding",
      "nhrpscope.staging",
-     "nhrpscope.keystore"),
+     "nhrpscope.keystore", "nhrpscope.cluster"),
     ("nhrpscope.replay", "nhrpscope.keys"),
     ("nhrpscope.dissectors", "nhrpscope.capture", "nhrpscope.errors", "nhrpscope.points", "nhrpscope"),
 ]

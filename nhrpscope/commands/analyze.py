@@ -26,10 +26,18 @@ from nhrpscope.replay.findings import at_or_above
               help="Check the ICV of every ESP packet. By default it is checked on NHRP and "
                    "other control packets and on each SA's first packet; data packets are "
                    "opened only at their ends (GRE header, ESP trailer) and counted.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Read and classify the files on a local Dask cluster of N processes (a "
+                   "big file is cut into byte ranges); the replay stays here, the result the "
+                   "same. Needs: pip install 'nhrpscope[dask]'.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:8786",
+              help="As --workers, on an existing dask.distributed cluster (its workers must "
+                   "read the files and key files by the same paths).")
 @merge_options
 def analyze(files: tuple[str, ...], fmt: str, fail_on: str | None, follow: bool,
-            verify_all: bool, no_dedup: bool, write_merged: str | None,
-            key_files: tuple[str, ...], esp_specs: tuple[str, ...]) -> None:
+            verify_all: bool, workers: int | None, scheduler: str | None, no_dedup: bool,
+            write_merged: str | None, key_files: tuple[str, ...],
+            esp_specs: tuple[str, ...]) -> None:
     """Replay FILE... (merged by time; - for stdin): routers, registrations,
     resolutions, shortcuts, IPsec SAs and findings, each citing its frames."""
 
@@ -38,10 +46,12 @@ def analyze(files: tuple[str, ...], fmt: str, fail_on: str | None, follow: bool,
                                   f"{', '.join(map(str, f.frames))})"), err=fmt == "json")
         sys.stdout.flush()
 
+    # only when asked for: the options' absence keeps every other call as it was
+    cluster = {k: v for k, v in (("workers", workers), ("scheduler", scheduler)) if v is not None}
     with edges():
         rp = replay(files, key_files, esp_specs, on_finding=live if follow else None,
                     dedup=not no_dedup, write_merged=write_merged, follow=follow,
-                    verify_all=verify_all)
+                    verify_all=verify_all, **cluster)
         if fmt == "json":
             echo_json(rp.analysis.json(), ensure_ascii=False)
         else:
