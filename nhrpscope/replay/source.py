@@ -148,7 +148,7 @@ def usable_cores() -> int:
     """The cores this process may run on: under ``taskset -c 0`` (or a
     container's CPU set) one, though ``os.cpu_count()`` says how many the
     machine has. A second process on the same core only adds the cost of
-    passing the frames between the two (measured: 3.3 s against 2.3 s)."""
+    passing the frames between the two."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
