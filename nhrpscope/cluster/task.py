@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nhrpscope.capture import CaptureError, CaptureReader
-from nhrpscope.dissectors.link import ip_offset
 from nhrpscope.replay.fastpath import Classifier
-from nhrpscope.replay.source import REORDER_MAX_BYTES, _in_order
+from nhrpscope.replay.source import REORDER_MAX_BYTES, _in_order, dedup_key
 
 # Items per marshalled batch: big enough that a batch costs nothing per
 # item, small enough that the merge holds few at a time.
@@ -103,31 +102,21 @@ def file_offsets(text: str, prefix: int, start: int) -> str:
                        if int(m[1]) >= prefix else m[0], text)
 
 
+def checksum64(d: bytes) -> int:
+    """CRC-32 and Adler-32 of ``d``: the same in every process (``hash``
+    of bytes is salted per process)."""
+    return zlib.crc32(d) | zlib.adler32(d) << 32
+
+
 def packet_key(linktype: int, b: bytes) -> int | None:
-    """``source.dedup_key`` made deterministic: the IP packet less TTL / hop
-    limit and checksum, as an int (CRC-32 and Adler-32 of the bytes after
-    them, and the header bytes before them, whole)."""
-    if linktype == 1 and len(b) >= 34 and b[12] == 8 and b[13] == 0:
-        off = 14
-    else:
-        found = ip_offset(linktype, b)
-        if found is None or found >= len(b):
-            return None
-        off = found
-    v = b[off] >> 4
-    if v == 4:
-        if len(b) < off + 20:
-            return None
-        d = b[off + 12:]
-        return (zlib.crc32(d) | zlib.adler32(d) << 32 | int.from_bytes(b[off:off + 8], "big") << 64
-                | b[off + 9] << 128)
-    if v == 6:
-        if len(b) < off + 40:
-            return None
-        d = b[off + 8:]
-        return (zlib.crc32(d) | zlib.adler32(d) << 32 | int.from_bytes(b[off:off + 7], "big") << 64
-                | 1 << 136)
-    return None
+    """``source.dedup_key`` made deterministic (``checksum64``), as one int:
+    the checksums, then the header bytes, then the IPv4 protocol (or a bit
+    for IPv6)."""
+    k = dedup_key(linktype, b, checksum64)
+    if k is None:
+        return None
+    tail = k[2] << 128 if len(k) == 3 else 1 << 136
+    return k[0] | int.from_bytes(k[1], "big") << 64 | tail
 
 
 class _Window(io.RawIOBase):
@@ -272,7 +261,7 @@ def _stage(part: Part, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
             for rec in recs:
                 b = rec[3]
                 if rec[2] == 1 and len(b) >= 34 and b[12] == 8 and b[13] == 0 and b[14] >> 4 == 4:
-                    d = b[26:]  # packet_key, inline for the common layout
+                    d = b[26:]  # packet_key, inline for IPv4 on Ethernet
                     k: Any = (zlib.crc32(d) | zlib.adler32(d) << 32
                               | int.from_bytes(b[14:22], "big") << 64 | b[23] << 128)
                 else:

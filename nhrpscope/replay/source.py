@@ -62,10 +62,12 @@ class Item:
     source_number: int = 0  # its number in that capture
 
 
-def dedup_key(linktype: int, data: bytes) -> tuple | None:
+def dedup_key(linktype: int, data: bytes, digest: Callable[[bytes], int] = hash) -> tuple | None:
     """What makes two frames the same IP packet: its bytes with TTL / hop
-    limit and header checksum left out (a hash of everything after them,
-    and the few header bytes before)."""
+    limit and header checksum left out (``digest`` of everything after them,
+    and the few header bytes before: IPv4's 8 and its protocol, IPv6's 7).
+    ``digest``: Python's ``hash`` in one process; one that is the same in
+    every process where the key crosses processes (``cluster.task``)."""
     if linktype == 1 and len(data) >= 34 and data[12] == 8 and data[13] == 0:
         off = 14
     else:
@@ -77,11 +79,11 @@ def dedup_key(linktype: int, data: bytes) -> tuple | None:
     if v == 4:
         if len(data) < off + 20:
             return None
-        return (hash(data[off + 12:]), data[off:off + 8], data[off + 9])
+        return (digest(data[off + 12:]), data[off:off + 8], data[off + 9])
     if v == 6:
         if len(data) < off + 40:
             return None
-        return (hash(data[off + 8:]), data[off:off + 7])
+        return (digest(data[off + 8:]), data[off:off + 7])
     return None
 
 
