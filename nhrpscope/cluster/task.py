@@ -3,7 +3,7 @@ reordered, classified, as compact marshalled batches for the merge.
 
 ``stage_part`` is a pure function of the part, the key files and the
 options, so a Dask worker on any machine that can read the files runs it.
-It does what ``fastpath.stage`` does for the reading process, less the
+It does what ``first_stage.stage`` does for the reading process, less the
 de-duplication: duplicates are dropped after the parts are merged
 (``merge``), since a copy may sit in another part. So each item carries a
 deterministic key of the packet (``packet_key``; Python's ``hash`` of bytes
@@ -30,6 +30,7 @@ from typing import Any
 
 from nhrpscope.capture import CaptureError, CaptureReader
 from nhrpscope.replay.fastpath import Classifier
+from nhrpscope.replay.first_stage import StageKeys
 from nhrpscope.replay.source import REORDER_MAX_BYTES, _in_order, dedup_key
 
 # Items per marshalled batch: big enough that a batch costs nothing per
@@ -190,39 +191,10 @@ def _stage(part: Part, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
            options: StageOptions) -> PartResult:
     res = PartResult(part)
     classifier = Classifier(None, verify_all=options.verify_all)
-    db: Any = None
-
-    def keys() -> Any:
-        # the key store (and the cryptography it brings) only when there are keys
-        nonlocal db
-        if db is None:
-            from nhrpscope.keys import SADatabase
-
-            db = SADatabase()
-            classifier.set_keys(db.lookup)
-        return db
-
-    def use(stype: int, data: bytes, where: str) -> None:
-        from nhrpscope.keys import parse_dsb
-
-        try:
-            for sa in parse_dsb(stype, data, where):
-                keys().add(sa)
-        except Exception:  # noqa: BLE001 - the replay parses it again and reports it
-            pass
-
-    if key_files or esp_specs:
-        from nhrpscope.keys import load_key_file, parse_tcpdump_spec
-
-        for kf in key_files:
-            for sa in load_key_file(kf):
-                keys().add(sa)
-        for i, spec in enumerate(esp_specs, 1):
-            for sa in parse_tcpdump_spec(spec, where=f"-E #{i}"):
-                keys().add(sa)
+    keys = StageKeys(classifier, key_files, esp_specs)
     if options.capture_keys:
         for stype, data, where in part.secrets:
-            use(stype, data, where)
+            keys.carried(stype, data, where)
     pending: list[tuple] = []
     dsbs = 0
 
@@ -233,7 +205,7 @@ def _stage(part: Part, key_files: tuple[str, ...], esp_specs: tuple[str, ...],
         pending.append(("secrets", stype, bytes(data), where))
         dsbs += 1
         if options.capture_keys:
-            use(stype, data, where)
+            keys.carried(stype, data, where)
 
     reader: CaptureReader
     if part.ranged:

@@ -39,18 +39,14 @@ on the SA's first whole packet), IKE or NAT-T inside GRE.
 ``tests/test_fastpath.py`` holds the two paths to the same result.
 
 The classification is a pure function of the frame and the keys, so it can
-run ahead of the replay in another process: ``python -m
-nhrpscope.replay.fastpath`` reads one capture, reorders and de-duplicates it
-as ``CaptureSource`` does, classifies each frame and writes the results
-(marshalled batches) for ``CaptureSource.staged`` to replay; the two cores then
-share the work (DESIGN.md, "Growing past one machine").
+run ahead of the replay in another process (``first_stage``).
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from nhrpscope.dissectors.esp import ESP_HEADER, guess_null
@@ -84,7 +80,7 @@ from nhrpscope.dissectors.link import ETH_IPV4, LINKTYPE_ETHERNET, ip_offset
 from nhrpscope.dissectors.udp import IKE_PORT, NAT_T_PORT, NON_ESP_MARKER, UDP_HEADER, UDP_PORTS
 from nhrpscope.replay.items import EspData, GreData, RawFrame
 
-__all__ = ["Classifier", "EspData", "GreData", "RawFrame", "gre_check", "stage"]
+__all__ = ["Classifier", "EspData", "GreData", "RawFrame", "gre_check"]
 
 # IP protocols inside GRE that the walk does more with than count: IP in IP,
 # GRE (keepalives, nested tunnels), ESP, NHRP on IP, ICMPv6.
@@ -490,123 +486,3 @@ _UDP_HEADER = UDP_HEADER.unpack_from
 
 def _addr(b: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET if len(b) == 4 else socket.AF_INET6, b)
-
-
-# -- the first stage in its own process ------------------------------------------------
-
-_BATCH = 1024
-
-
-def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool = True,
-          dedup_window: float = 1.0, reorder_window: float = 0.5, reorder_max: int = 4096,
-          verify_all: bool = False, skip: tuple[int, ...] = (), capture_keys: bool = True
-          ) -> Iterator[list]:
-    """Batches of what ``CaptureSource.staged`` replays: per frame the
-    classification or the frame itself. With ``skip`` (for ``decode
-    --only``), frames only: the first, and those not classified as one of
-    the kinds in ``skip`` (by length), each as it was read. ``capture_keys``
-    False: keys in the capture are passed on but not used here (the replay
-    ignores them too: --no-capture-keys). Alone in their batch:
-    ``("secrets", type, data, where)`` where the capture carries keys (before
-    the frames read after them), and last ``("end", stats)`` or ``("error",
-    message)``."""
-    from nhrpscope.capture import CaptureError
-    from nhrpscope.replay.source import CaptureSource
-
-    classifier = Classifier(None, verify_all=verify_all)
-    db: Any = None
-
-    def keys() -> Any:
-        # The key store (and the cryptography it brings) only when there are keys.
-        nonlocal db
-        if db is None:
-            from nhrpscope.keys import SADatabase
-
-            db = SADatabase()
-            classifier.set_keys(db.lookup)
-        return db
-
-    if key_files or esp_specs:
-        from nhrpscope.keys import load_key_file, parse_tcpdump_spec
-
-        for kf in key_files:
-            for sa in load_key_file(kf):
-                keys().add(sa)
-        for i, spec in enumerate(esp_specs, 1):
-            for sa in parse_tcpdump_spec(spec, where=f"-E #{i}"):
-                keys().add(sa)
-    batch: list = []
-    pending: list = []
-
-    def on_secrets(stype: int, data: bytes, where: str) -> None:
-        from nhrpscope.keys import parse_dsb
-
-        pending.append(("secrets", stype, bytes(data), where))
-        if not capture_keys:
-            return
-        try:
-            for sa in parse_dsb(stype, data, where):
-                keys().add(sa)
-        except Exception:  # noqa: BLE001 - the replay parses it again and reports it
-            pass
-
-    classify, classify_batch = classifier._classify, classifier.classify_batch
-    end: tuple[str, Any]
-    try:
-        with CaptureSource([path], on_secrets=on_secrets, dedup=dedup, dedup_window=dedup_window,
-                           reorder_window=reorder_window, reorder_max=reorder_max) as src:
-            first = True
-            for recs in src.record_batches():
-                if pending:  # keys read before these frames: the replay learns them first
-                    yield batch
-                    for x in pending:
-                        yield [x]
-                    batch = []
-                    pending.clear()
-                if skip:
-                    for rec in recs:
-                        m = classify(rec)
-                        if m is None or len(m) not in skip or first:
-                            batch.append(rec)
-                            first = False
-                else:
-                    batch += classify_batch(recs)
-                if len(batch) >= _BATCH:
-                    yield batch
-                    batch = []
-            yield batch
-            for x in pending:
-                yield [x]
-            end = ("end", {"frames": src.frames, "read": src.read, "duplicates": src.duplicates,
-                           "first": src.first, "last": src.last, "warnings": src.warnings})
-    except CaptureError as e:
-        end = ("error", str(e))
-    yield [end]
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m nhrpscope.replay.fastpath JSON``: run ``stage`` and write
-    its batches to standard output, each marshalled (tuples of numbers,
-    bytes and strings: marshal is the quickest) behind its 8-byte length."""
-    import gc
-    import json
-    import marshal
-    import sys
-
-    # A million small tuples made and dropped, none in a cycle: the cyclic
-    # collector would only walk them (a sixth of the time, measured).
-    gc.disable()
-    args = json.loads((argv if argv is not None else sys.argv[1:])[0])
-    out = sys.stdout.buffer
-    for batch in stage(args["path"], args["keys"], args["specs"], dedup=args["dedup"],
-                       dedup_window=args["dedup_window"], reorder_window=args["window"],
-                       reorder_max=args["max"], verify_all=args["verify_all"],
-                       skip=tuple(args.get("skip", ())), capture_keys=args.get("capture_keys", True)):
-        data = marshal.dumps(batch)
-        out.write(len(data).to_bytes(8, "little"))
-        out.write(data)
-    out.flush()
-
-
-if __name__ == "__main__":
-    main()

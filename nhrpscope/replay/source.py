@@ -264,7 +264,7 @@ class CaptureSource:
         share the work. Counters, warnings and the keys the capture carries
         (``on_secrets``, in order) come back as if the file were read here.
         With ``skip``, the frames themselves, less those classified as one
-        of those kinds (``fastpath.stage``). ``capture_keys`` False: the keys
+        of those kinds (``first_stage.stage``). ``capture_keys`` False: the keys
         the capture carries are not used (--no-capture-keys).
 
         The process starts now (its start-up overlaps whatever the caller
@@ -285,7 +285,7 @@ class CaptureSource:
         root = os.path.dirname(os.path.dirname(os.path.abspath(nhrpscope.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH")) if x)
         err = tempfile.TemporaryFile()
-        proc = subprocess.Popen([sys.executable, "-m", "nhrpscope.replay.fastpath", args],
+        proc = subprocess.Popen([sys.executable, "-m", "nhrpscope.replay.first_stage", args],
                                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=env)
         assert proc.stdout is not None
         _widen_pipe(proc.stdout.fileno())
