@@ -210,20 +210,24 @@ def _feed(eng: Any, lists: Iterator[list[tuple]], staged: bool) -> None:
         eng.tunnel.run(chain.from_iterable(lists), eng)
 
 
-def _account(stats: MergeStats, results: list[PartResult]) -> None:
+def _account(stats: MergeStats, results: list[PartResult]) -> dict[tuple[int, int], int]:
     """Records read and the readers' warnings, in capture order (as
-    ``CaptureSource.warnings`` lists them), ranges' told in file terms."""
+    ``CaptureSource.warnings`` lists them), ranges' told in file terms; and
+    each part's shift: the records of its file's ranges before it."""
     stats.read = sum(r.read for r in results)
+    shifts: dict[tuple[int, int], int] = {}
     before = 0
     for r in sorted(results, key=lambda r: (r.part.capture, r.part.index)):
         if r.part.index == 0:
             before = 0
+        shifts[(r.part.capture, r.part.index)] = before
         if r.part.ranged:
             stats.warnings += [range_warning(w, before, len(r.part.prefix), r.part.start)
                                for w in r.warnings]
         else:
             stats.warnings += r.warnings
         before += r.read
+    return shifts
 
 
 def stage(paths: tuple[str, ...], results: list[PartResult], run_parts: RunParts
@@ -247,19 +251,8 @@ def merge_into(eng: Any, paths: tuple[str, ...], results: list[PartResult],
     for r in results:
         if r.error is not None:
             raise CaptureError(r.error)
-    stats = MergeStats(read=sum(r.read for r in results))
-    shifts: dict[tuple[int, int], int] = {}
-    before = 0  # records in the ranges of the file before this one
-    for r in results:
-        if r.part.index == 0:
-            before = 0
-        shifts[(r.part.capture, r.part.index)] = before
-        if r.part.ranged:
-            stats.warnings += [range_warning(w, before, len(r.part.prefix), r.part.start)
-                               for w in r.warnings]
-        else:
-            stats.warnings += r.warnings
-        before += r.read
+    stats = MergeStats()
+    shifts = _account(stats, results)
     renumber = len(paths) > 1
     if renumber:
         shifts.clear()
