@@ -19,12 +19,12 @@ import marshal
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 from nhrpscope.cluster.task import PartResult, file_offsets
-from nhrpscope.replay.source import DEDUP_MAX_ENTRIES
+from nhrpscope.replay.source import swept
 
 _first = itemgetter(0)
 # Items handed to the engine at a time
@@ -122,11 +122,8 @@ def admitted(triples: Iterable[tuple], stats: MergeStats, *, cuts: Any,
                     continue
                 seen[m] = t
                 if len(seen) > sweep:
-                    seen = {k_: v for k_, v in seen.items() if newest - v <= window}
-                    if len(seen) > DEDUP_MAX_ENTRIES // 2:  # all within the window
-                        seen = dict(islice(seen.items(), len(seen) - DEDUP_MAX_ENTRIES // 2, None))
+                    seen, sweep = swept(seen, newest, window)
                     get = seen.get
-                    sweep = min(max(2048, 2 * len(seen)), DEDUP_MAX_ENTRIES)
         n += 1
         if renumber:
             it = (n, *it[1:])

@@ -87,6 +87,17 @@ def dedup_key(linktype: int, data: bytes, digest: Callable[[bytes], int] = hash)
     return None
 
 
+def swept(seen: dict, newest: float, window: float) -> tuple[dict, int]:
+    """The duplicate filter's sightings (key -> time) less those out of the
+    window of the newest frame; past DEDUP_MAX_ENTRIES / 2 still, the oldest
+    forgotten. With the size at which to sweep next (it has doubled): the
+    filter sweeps a dict grown large, not frame by frame."""
+    seen = {k: v for k, v in seen.items() if newest - v <= window}
+    if len(seen) > DEDUP_MAX_ENTRIES // 2:  # all within the window
+        seen = dict(islice(seen.items(), len(seen) - DEDUP_MAX_ENTRIES // 2, None))
+    return seen, min(max(2048, 2 * len(seen)), DEDUP_MAX_ENTRIES)
+
+
 def _tagged(batches: Iterable[list[tuple]], i: int) -> Iterator[list[tuple]]:
     """Each record with the index of its capture appended, a list at a time."""
     for batch in batches:
@@ -409,12 +420,8 @@ class CaptureSource:
                             continue
                         seen[k] = t
                         if len(seen) > sweep:
-                            seen = {k_: v for k_, v in seen.items() if newest - v <= window}
-                            if len(seen) > DEDUP_MAX_ENTRIES // 2:  # all within the window
-                                seen = dict(islice(seen.items(), len(seen) - DEDUP_MAX_ENTRIES // 2,
-                                                   None))
+                            seen, sweep = swept(seen, newest, window)
                             get = seen.get
-                            sweep = min(max(2048, 2 * len(seen)), DEDUP_MAX_ENTRIES)
                 if renumber:
                     number, _, lt, data, wl, comment, i = rec
                     rec = (self.frames + len(out) + 1, t, lt, data, wl, comment)
