@@ -14,21 +14,21 @@ from typing import Any
 from nhrpscope.dissectors import gre as gre_mod
 from nhrpscope.dissectors import ip as ip_mod
 from nhrpscope.dissectors import link
-from nhrpscope.dissectors.base import Layer, Problem, slot_constructor
-from nhrpscope.dissectors.link import Ethernet
-from nhrpscope.dissectors.nhrp import (
-    ERROR_INDICATION,
-    MEMO_BYTES_PER_KEY_BYTE,
-    MEMO_ENTRY_OVERHEAD,
-    MEMO_MAX_BYTES,
-    MEMO_MAX_PACKET,
-    PACKET_FIELDS,
-    TRAFFIC_INDICATION,
-    NhrpMemo,
-    NhrpPacket,
-    decode_nhrp,
-    packet_values,
+from nhrpscope.dissectors.base import Layer, Problem
+from nhrpscope.dissectors.frame_shape import (
+    IPV4_CSUM,
+    IPV4_DST,
+    IPV4_ID,
+    IPV4_SRC,
+    NEW_IPV4,
+    NEW_NHRP,
+    NHRP_CSUM,
+    NHRP_RID,
+    ShapeMemo,
+    shape_key,
+    sound,
 )
+from nhrpscope.dissectors.nhrp import NhrpMemo, NhrpPacket, decode_nhrp
 from nhrpscope.dissectors.transport import decode_icmp, decode_tcp
 
 SaLookup = Callable[[int, str, str], object | None]
@@ -77,94 +77,6 @@ _GRE_NEXT = {gre_mod.PT_IPV4: "ipv4", gre_mod.PT_IPV6: "ipv6", gre_mod.PT_NHRP: 
              gre_mod.PT_TEB: "eth"}
 
 
-# The NHRP frames of a DMVPN capture are nearly all Ethernet, IPv4 with no
-# options, GRE with at most a key, then NHRP; a spoke's registrations (and
-# the hub's replies) repeat but for the IPv4 identification and checksum
-# and the NHRP request id and checksum. ``ShapeMemo`` keeps such frames
-# decoded, by their bytes less those four fields: a repeat costs the two
-# checksums and two records made again with their new fields (about 8 us
-# against 25 through the chain). Only frames that decoded without any
-# problem are kept, and a repeat is taken only when both its checksums are
-# right, so what it answers is what the chain would.
-_NEW_IPV4 = slot_constructor(ip_mod.IPv4)
-_NEW_NHRP = slot_constructor(NhrpPacket)
-_IPV4_ID, _IPV4_CSUM, _IPV4_SRC, _IPV4_DST = (ip_mod.IPV4_FIELDS.index(f) for f in
-                                              ("id", "checksum", "src", "dst"))
-_NHRP_RID, _NHRP_CSUM, _NHRP_SIZE = (PACKET_FIELDS.index(f) for f in
-                                     ("request_id", "checksum", "packet_size"))
-_SHAPE = (Ethernet, ip_mod.IPv4, gre_mod.Gre, NhrpPacket)
-
-
-def shape_key(data: bytes) -> tuple[bytes, int] | None:
-    """The memo key of an Ethernet / IPv4 / GRE / NHRP frame (its bytes
-    less the IPv4 identification and checksum and the NHRP checksum and
-    request id), and where its NHRP packet starts; None for other frames,
-    and for NHRP error and traffic indications (no request id at 24-27)."""
-    if len(data) < 66 or data[12] != 8 or data[13] or data[14] != 0x45 or data[23] != 47 \
-            or data[20] & 0x3F or data[21] or data[34] & 0xD0 or data[35] & 7 \
-            or data[36] != 0x20 or data[37] != 0x01:
-        return None  # not IPv4 without options, a fragment, or not plain GRE carrying NHRP
-    o = 42 if data[34] & 0x20 else 38
-    if len(data) < o + 28 or data[o + 17] in (ERROR_INDICATION, TRAFFIC_INDICATION):
-        return None
-    return data[:18] + data[20:24] + data[26:o + 12] + data[o + 14:o + 24] + data[o + 28:], o
-
-
-class ShapeMemo:
-    """Frames of the common NHRP shape decoded before (above), bounded as
-    ``NhrpMemo`` is: at ``max_size`` entries and an estimate of ``max_bytes``."""
-
-    __slots__ = ("entries", "max_size", "max_bytes", "held")
-
-    def __init__(self, max_size: int = 4096, max_bytes: int = MEMO_MAX_BYTES) -> None:
-        # key -> (Ethernet, IPv4's field values, GRE, NhrpPacket's field values,
-        #         the word sums of the IPv4 header and of NHRP less their own fields)
-        self.entries: dict[bytes, tuple[Layer, tuple, gre_mod.Gre, tuple, int, int]] = {}
-        self.max_size = max_size
-        self.max_bytes = max_bytes
-        self.held = 0
-
-    def remember(self, key: bytes, pkt: Packet) -> None:
-        """Keep ``pkt`` under ``key`` if it is whole and sound. With it go
-        the sums (RFC 1071, 16-bit words big-endian, not folded) of its IPv4
-        header and of its NHRP packet without the fields left out of the
-        key, up to a multiple of 0xFFFF: a repeat's checksums are then
-        checked by adding its own fields (``_sound``). Both checksums being
-        right, each whole sum is a multiple of 0xFFFF (RFC 1071 folds it to
-        0xFFFF), so the rest is that less the fields: nothing to add up."""
-        layers = pkt.layers
-        if pkt.problems or len(key) > MEMO_MAX_PACKET or len(layers) != 4 \
-                or tuple(map(type, layers)) != _SHAPE:
-            return
-        eth, ip, gre, nhrp = layers
-        assert isinstance(ip, ip_mod.IPv4) and isinstance(gre, gre_mod.Gre) \
-            and isinstance(nhrp, NhrpPacket)  # _SHAPE says so; for the type checker
-        if ip.checksum_ok is not True or nhrp.checksum_ok is not True \
-                or nhrp.request_id is None or gre.keepalive:
-            return
-        cost = len(key) * MEMO_BYTES_PER_KEY_BYTE + MEMO_ENTRY_OVERHEAD
-        if len(self.entries) >= self.max_size or self.held + cost > self.max_bytes:
-            self.entries.clear()
-            self.held = 0
-        rid = nhrp.request_id
-        # kept positive (above 0xFFFF) whatever the fields: a fold of 0 never checks
-        ip_rest = 3 * 0xFFFF - ip.id - ip.checksum
-        nhrp_rest = 4 * 0xFFFF - nhrp.checksum - (rid >> 16) - (rid & 0xFFFF)
-        self.entries[key] = (eth, ip_mod.ipv4_values(ip), gre, packet_values(nhrp), ip_rest,
-                             nhrp_rest)
-        self.held += cost
-
-
-def _sound(rest: int) -> bool:
-    """Whether a one's complement sum (not folded, positive) checks: folded,
-    it is 0xFFFF, i.e. a multiple of 0xFFFF, which is ``internet_checksum(...)
-    == 0`` (RFC 1071: the sum in either byte order folds to 0xFFFF or neither
-    does; a header's words, not all zero, sum to more than 0)."""
-    while rest >> 16:
-        rest = (rest & 0xFFFF) + (rest >> 16)
-    return rest == 0xFFFF
-
-
 class FrameDecoder:
     """Decodes frames one by one; holds what must outlive a frame: IP
     reassembly buffers and the Security Association lookup."""
@@ -201,9 +113,9 @@ class FrameDecoder:
             hit = self._shaped(data, *shaped)
             if hit is not None:
                 eth, ipv, gre, n, o = hit
-                ip = _NEW_IPV4(*ipv[:_IPV4_ID], (data[18] << 8) | data[19],
-                               *ipv[_IPV4_ID + 1:_IPV4_CSUM], (data[24] << 8) | data[25],
-                               *ipv[_IPV4_CSUM + 1:])
+                ip = NEW_IPV4(*ipv[:IPV4_ID], (data[18] << 8) | data[19],
+                               *ipv[IPV4_ID + 1:IPV4_CSUM], (data[24] << 8) | data[25],
+                               *ipv[IPV4_CSUM + 1:])
                 return Packet(frame, time, wl, [eth, ip, gre, n], [], comment, [0, 14, 34, o])
             pkt = self._decode_shaped(data, shaped[1], frame, time, wl, comment)
             if pkt is not None:
@@ -230,11 +142,11 @@ class FrameDecoder:
         eth, ipv, gre, nv, ip_rest, nhrp_rest = hit
         rid = int.from_bytes(data[o + 24:o + 28], "big")
         csum = (data[o + 12] << 8) | data[o + 13]
-        if not _sound(ip_rest + ((data[18] << 8) | data[19]) + ((data[24] << 8) | data[25])) \
-                or not _sound(nhrp_rest + csum + (rid >> 16) + (rid & 0xFFFF)):
+        if not sound(ip_rest + ((data[18] << 8) | data[19]) + ((data[24] << 8) | data[25])) \
+                or not sound(nhrp_rest + csum + (rid >> 16) + (rid & 0xFFFF)):
             return None
-        n = _NEW_NHRP(*nv[:_NHRP_RID], rid, *nv[_NHRP_RID + 1:_NHRP_CSUM], csum,
-                      *nv[_NHRP_CSUM + 1:])
+        n = NEW_NHRP(*nv[:NHRP_RID], rid, *nv[NHRP_RID + 1:NHRP_CSUM], csum,
+                      *nv[NHRP_CSUM + 1:])
         return eth, ipv, gre, n, o
 
     def _decode_shaped(self, data: bytes, o: int, frame: int, time: float, wire_len: int,
@@ -285,7 +197,7 @@ class FrameDecoder:
         hit = self._shaped(data, key, o)
         if hit is not None:
             ipv = hit[1]
-            return ipv[_IPV4_SRC], ipv[_IPV4_DST], hit[2].key, hit[3]
+            return ipv[IPV4_SRC], ipv[IPV4_DST], hit[2].key, hit[3]
         pkt = self._decode_shaped(data, o, 0, 0.0, len(data), None)
         if pkt is None:
             return None
