@@ -13,7 +13,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nhrpscope.dissectors import gre, ip
-from nhrpscope.dissectors.esp import EspPeek, SecurityAssociation, encode_esp, peek_esp
+from nhrpscope.dissectors.esp import SecurityAssociation, encode_esp, peek_esp
+from nhrpscope.dissectors.esp_peek import EspPeek
 from nhrpscope.dissectors.gre import PT_IPV4, PT_IPV6, PT_NHRP, encode_gre
 from nhrpscope.dissectors.ip import encode_ipv4
 

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nhrpscope.dissectors.esp import EspPeek, SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.esp import SecurityAssociation, decode_esp, encode_esp
+from nhrpscope.dissectors.esp_peek import EspPeek
 from nhrpscope.dissectors.frame import FrameDecoder
 from nhrpscope.dissectors.gre import PT_IPV4, PT_IPV6, PT_NHRP, encode_gre
 from nhrpscope.dissectors.ip import encode_ipv4, encode_ipv6

@@ -33,12 +33,12 @@ from nhrpscope.dissectors import ike_payloads as K
 from nhrpscope.dissectors.base import Decoded, Malformed, Problem, addr_bytes, addr_str
 from nhrpscope.dissectors.esp import (
     EspHeader,
-    EspPeek,
     SecurityAssociation,
     decode_esp,
     encode_esp,
     plausible_inner,
 )
+from nhrpscope.dissectors.esp_peek import EspPeek
 from nhrpscope.dissectors.frame import FrameDecoder, Packet, decode_ip
 
 from nhrpscope import keys

@@ -12,7 +12,7 @@ no object per frame, and hands back the few values counting needs:
   dport)``: ESP; ``esp`` is the SPI and the outer addresses (with a leading
   byte 1 for NAT-T, whose ports follow), ``pair`` None when there is no key
   (the packet is counted as "no-key"), else the GRE data packet found inside
-  by opening just the ends of the payload (``dissectors.esp.EspPeek``).
+  by opening just the ends of the payload (``dissectors.esp_peek.EspPeek``).
 - None: anything else, which the engine decodes and walks in full (in a
   batch: the record itself, a ``RawFrame``).
 
@@ -204,7 +204,7 @@ class _EspSa:
         self.null: bool | None = None
         self.peek: Any = None
         if sa is not None:
-            from nhrpscope.dissectors.esp import EspPeek
+            from nhrpscope.dissectors.esp_peek import EspPeek
 
             self.peek = EspPeek.for_sa(sa)
         self.ready = False  # the first packet went the full way (ICV checked)
