@@ -16,7 +16,7 @@ from nhrpscope.dissectors.esp import (
     _hi_candidates,
     _remember,
 )
-from nhrpscope.dissectors.esp_algorithms import can_verify
+from nhrpscope.dissectors.esp_algorithms import can_verify, hmac_context
 
 __all__ = ["CbcEnds", "EspPeek"]
 
@@ -82,7 +82,7 @@ class EspPeek:
     HEAD = _HEAD
 
     __slots__ = ("sa", "kind", "blk", "iv_len", "icv_len", "_dec", "_ecb", "_salt", "_ctr0",
-                 "_implicit", "_inner", "_outer", "_verifies", "_hmac", "_skip")
+                 "_implicit", "_mac", "_verifies", "_hmac", "_skip")
 
     def __init__(self, sa: SecurityAssociation) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -110,15 +110,12 @@ class EspPeek:
         else:
             raise ValueError(f"no fast path for {enc.name}")
         # What the full path checks as the ICV (decode_esp: HMACs here, the tag of a
-        # combined mode); the HMAC's hashed pads are made on the first ``verify``.
-        self._inner: Any = None  # hashlib objects, made on the first verify
-        self._outer: Any = None
+        # combined mode); the keyed HMAC is made on the first ``verify``.
+        self._mac: Any = None
         self._verifies = not enc.is_aead and not (
             self.icv_len and sa.auth_key is not None and can_verify(sa.integrity))
-        self._hmac = None
-        name = _HMAC_HASH.get(sa.integrity)
-        if not enc.is_aead and name and sa.auth_key is not None and can_verify(sa.integrity):
-            self._hmac = name
+        self._hmac = (not enc.is_aead and sa.integrity in _HMAC_HASH and sa.auth_key is not None
+                      and can_verify(sa.integrity))
 
     @classmethod
     def for_sa(cls, sa: SecurityAssociation) -> EspPeek | None:
@@ -220,29 +217,19 @@ class EspPeek:
         updating the SA's hint as it does. False: let the full path decide."""
         if self._verifies:
             return True  # no ICV the full path could check
-        if self._inner is None:
-            if self._hmac is None:
+        mac = self._mac
+        if mac is None:
+            if not self._hmac:
                 return False
-            import hashlib
-
-            name = self._hmac
-            h = hashlib.new(name)
-            k = self.sa.auth_key or b""
-            if len(k) > h.block_size:
-                k = hashlib.new(name, k).digest()
-            k = k.ljust(h.block_size, b"\0")
-            self._inner = hashlib.new(name, bytes(x ^ 0x36 for x in k))
-            self._outer = hashlib.new(name, bytes(x ^ 0x5C for x in k))
+            mac = self._mac = hmac_context(self.sa.integrity, self.sa.auth_key or b"")
         sa = self.sa
         seq = int.from_bytes(b[q + 4:q + 8], "big")
         hi = _hi_candidates(sa, seq)[0]
-        h = self._inner.copy()
+        h = mac.copy()
         h.update(b[q:e - self.icv_len])
         if hi is not None:
             h.update(hi.to_bytes(4, "big"))
-        o = self._outer.copy()
-        o.update(h.digest())
-        if o.digest()[:self.icv_len] != b[e - self.icv_len:e]:
+        if h.finalize()[:self.icv_len] != b[e - self.icv_len:e]:
             return False
         _remember(sa, hi, seq)
         return True

@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import secrets
 import stat
 import sys
 from collections.abc import Iterable
@@ -154,7 +153,7 @@ class OutputFile:
         folder, base = os.path.split(self.path)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         for _ in range(8):
-            tmp = os.path.join(folder, f".{base[:_TMP_STEM]}.{secrets.token_hex(4)}.tmp")
+            tmp = os.path.join(folder, f".{base[:_TMP_STEM]}.{os.urandom(4).hex()}.tmp")
             try:
                 fd = os.open(tmp, flags, 0o666)
             except FileExistsError:

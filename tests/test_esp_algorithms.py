@@ -225,9 +225,9 @@ def test_hmac_truncations(name: str, key: bytes, msg: bytes, full: str) -> None:
 
 
 def test_ripemd160_96_when_available() -> None:
-    from nhrpscope.dissectors.esp_algorithms import RIPEMD160_AVAILABLE
+    from nhrpscope.dissectors.esp_algorithms import ripemd160_available
 
-    if not RIPEMD160_AVAILABLE:
+    if not ripemd160_available():
         pytest.skip("this OpenSSL has no RIPEMD-160")
     # RFC 2286 test case 1.
     assert icv("hmac-ripemd160-96", b"\x0b" * 20, b"Hi There").hex() == "24cb4bd67d20fc1a5d2ed773"
@@ -241,3 +241,43 @@ def test_des_and_3des_known_answers() -> None:
     # 3DES with K1 = K2 = K3 is single DES.
     out3 = encrypt(ENCRYPTION["3des-cbc"], H("0123456789abcdef") * 3, bytes(8), b"Now is t")
     assert out3 == out
+
+
+@pytest.mark.parametrize("name", [n for n in INTEGRITY if n.startswith("hmac-")])
+def test_keyed_context_gives_icv(name: str) -> None:
+    """The per-SA context (copied per packet, as decode_esp and the fast
+    path's verify use it) gives icv()'s ICV, for short and long keys, and
+    agrees with the standard library's HMAC."""
+    import hmac as std_hmac
+
+    from nhrpscope.dissectors.esp_algorithms import can_verify, hmac_context
+
+    if not can_verify(name):
+        pytest.skip(f"this OpenSSL has no {name}")
+    digest = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha384": "sha384",
+              "sha512": "sha512", "ripemd160": "ripemd160"}
+    hname = next(v for k, v in digest.items() if f"-{k}-" in name)
+    n = INTEGRITY[name].icv_len
+    for key in (b"", b"k" * 20, bytes(range(200))):
+        ctx = hmac_context(name, key)
+        assert ctx is not None
+        for msg in (b"", b"\x00" * 57, bytes(range(256)) * 3):
+            m = ctx.copy()
+            m.update(msg)
+            got = m.finalize()[:n]
+            assert got == icv(name, key, msg)
+            assert got == std_hmac.new(key, msg, hname).digest()[:n]
+
+
+def test_analyze_path_loads_one_openssl() -> None:
+    """Reading ESP with keys needs cryptography's OpenSSL only: hashlib's
+    (a second copy, 3.5 MB a process) stays out of the fast path and the
+    command's modules."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nhrpscope.commands._output, nhrpscope.replay.first_stage, "
+            "nhrpscope.dissectors.esp_peek, nhrpscope.replay.engine; "
+            "print('_hashlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

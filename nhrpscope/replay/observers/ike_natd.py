@@ -7,7 +7,6 @@ translated.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import struct
 from typing import Any
@@ -24,6 +23,8 @@ NAT_DETECTION_DESTINATION_IP = 16389
 
 def natd_hash(alg: str, ispi: bytes, rspi: bytes, addr: str, port: int) -> bytes:
     """HASH(CKY-I | CKY-R | IP | Port), RFC 3947 3 (IKEv2: SHA-1, RFC 7296 2.23)."""
+    import hashlib  # here, not at import: it loads a second OpenSSL (esp_algorithms)
+
     try:
         packed = ipaddress.ip_address(addr).packed
     except ValueError:
