@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from rich.console import Console as RichConsole
 
 from nhrpscope.cli import main
-from nhrpscope.render import terminal
-from nhrpscope.render.terminal import NO_TERMINAL_WIDTH, Table, fit_line, output_width
+from nhrpscope.render import safe_text
+from nhrpscope.render.safe_text import NO_TERMINAL_WIDTH, fit_line, output_width
+from nhrpscope.render.terminal import Table
 
 CAPS = Path(__file__).resolve().parents[1] / "captures"
 SHIPPED = ["seed-lab", "seed-lab-ipsec", "nat-spoke", "dual-hub", "phase3", "ike-psk-mismatch",
@@ -97,21 +98,21 @@ def test_output_width_prefers_columns_then_a_terminal(monkeypatch):
         def fileno(self) -> int:
             return 99
 
-    monkeypatch.setattr(terminal.sys, "stdout", Tty())
-    monkeypatch.setattr(terminal.os, "get_terminal_size", lambda fd: __import__("os").terminal_size((133, 40)))
+    monkeypatch.setattr(safe_text.sys, "stdout", Tty())
+    monkeypatch.setattr(safe_text.os, "get_terminal_size", lambda fd: __import__("os").terminal_size((133, 40)))
     assert output_width() == 133
 
     class Pipe:
         def isatty(self) -> bool:
             return False
 
-    monkeypatch.setattr(terminal.sys, "stdout", Pipe())
-    monkeypatch.setattr(terminal.sys, "stderr", Tty())  # piped: stderr is still the terminal
+    monkeypatch.setattr(safe_text.sys, "stdout", Pipe())
+    monkeypatch.setattr(safe_text.sys, "stderr", Tty())  # piped: stderr is still the terminal
     assert output_width() == 133
-    monkeypatch.setattr(terminal.sys, "stderr", Pipe())
-    monkeypatch.setattr(terminal.sys, "stdin", Tty())  # 2>/dev/null | head: the one typed at
+    monkeypatch.setattr(safe_text.sys, "stderr", Pipe())
+    monkeypatch.setattr(safe_text.sys, "stdin", Tty())  # 2>/dev/null | head: the one typed at
     assert output_width() == 133
-    monkeypatch.setattr(terminal.sys, "stdin", None)
+    monkeypatch.setattr(safe_text.sys, "stdin", None)
     assert output_width() == NO_TERMINAL_WIDTH
 
 
@@ -137,3 +138,21 @@ def test_too_narrow_for_any_table_prints_each_row_as_a_block():
     assert lines == ["Routers", "  role: spoke", "  NBMA: 172.16.25.2",
                      "  NHRP auth: 1b5d303b50574e4544071b5b324a", "  frames: 1, 2", "",
                      "  role: hub", "  NBMA: 172.16.15.2", "  NHRP auth: -", "  frames: 3"]
+
+
+def test_json_output_never_loads_rich(tmp_path):
+    """`analyze --format json` (what jq and the benchmarks read) builds no
+    table: rich, about 5 MB of resident memory, stays unloaded."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    capture = Path(__file__).resolve().parent.parent / "captures" / "seed-lab.pcapng"
+    code = ("import sys, atexit\n"
+            "from nhrpscope.cli import main\n"
+            "atexit.register(lambda: sys.stderr.write('rich loaded: %s' % ('rich' in sys.modules)))\n"
+            f"sys.argv = ['nhrpscope', 'analyze', {str(capture)!r}, '--format', 'json']\n"
+            "main()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.stdout.startswith("{"), out.stderr
+    assert out.stderr.strip().endswith("rich loaded: False")

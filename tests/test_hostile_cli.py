@@ -14,7 +14,7 @@ from nhrpscope.dissectors.nhrp import make_auth_extension
 from test_replay_build import HUB, R2, R2_T, Cap
 
 from nhrpscope.capture import CaptureReader
-from nhrpscope.render.terminal import printable
+from nhrpscope.render.safe_text import printable
 from nhrpscope.render.timefmt import utc
 
 CMD = [sys.executable, "-m", "nhrpscope"]

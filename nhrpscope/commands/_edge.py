@@ -13,7 +13,7 @@ import click
 
 from nhrpscope.errors import NhrpscopeError
 from nhrpscope.output import STDOUT, failure
-from nhrpscope.render.terminal import printable_line
+from nhrpscope.render.safe_text import printable_line
 
 # Each names the file (and line, record or key) or the option at fault:
 # (module, class). Looked up when something failed, among the modules the

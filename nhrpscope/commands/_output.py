@@ -17,7 +17,7 @@ from nhrpscope.api import Result
 from nhrpscope.commands._options import capture_keys_used, force_used
 from nhrpscope.errors import UserError
 from nhrpscope.pipeline import OnProgress
-from nhrpscope.render.terminal import printable_line
+from nhrpscope.render.safe_text import printable_line
 
 
 def echo_json(doc: Any, **kw: Any) -> None:

@@ -10,7 +10,7 @@ import click
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import FILES, merge_options
 from nhrpscope.commands._output import echo_json, replay
-from nhrpscope.render.terminal import printable_line
+from nhrpscope.render.safe_text import printable_line
 from nhrpscope.replay.findings import at_or_above
 
 

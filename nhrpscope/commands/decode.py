@@ -12,7 +12,7 @@ from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
 from nhrpscope.errors import UserError
-from nhrpscope.render.terminal import fit_line, printable_line
+from nhrpscope.render.safe_text import fit_line, printable_line
 
 
 @click.command(short_help="A capture frame by frame, as text or JSON lines.")

@@ -11,7 +11,7 @@ from nhrpscope import api
 from nhrpscope.commands._edge import edges
 from nhrpscope.commands._options import capture_keys_used, key_options
 from nhrpscope.errors import UserError
-from nhrpscope.render.terminal import printable_line
+from nhrpscope.render.safe_text import printable_line
 
 
 @click.command(short_help="Write a capture with its ESP decrypted (or its keys embedded).")

@@ -82,7 +82,7 @@ def timeline(files: tuple[str, ...], fmt: str, router: str | None, from_: str | 
         elif fmt == "mermaid":
             click.echo(ladder.mermaid(events, routers))
         else:
-            from nhrpscope.render.terminal import output_width
+            from nhrpscope.render.safe_text import output_width
 
             click.echo(ladder.ladder(events, routers, t0, output_width()))
 

@@ -13,7 +13,7 @@ import ipaddress
 import textwrap
 from typing import Any
 
-from nhrpscope.render.terminal import NO_TERMINAL_WIDTH, fit_line
+from nhrpscope.render.safe_text import NO_TERMINAL_WIDTH, fit_line
 
 COL = 26  # the widest a router's column gets
 LEFT = 11  # the time column

@@ -7,7 +7,8 @@ from typing import Any
 
 from rich.markup import escape
 
-from nhrpscope.render.terminal import Console, Table, output_width
+from nhrpscope.render.safe_text import output_width
+from nhrpscope.render.terminal import Console, Table
 from nhrpscope.render.timefmt import utc
 from nhrpscope.replay.model import Analysis
 

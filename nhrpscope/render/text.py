@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nhrpscope.render.jsonout import to_jsonable
-from nhrpscope.render.terminal import printable_line
+from nhrpscope.render.safe_text import printable_line
 
 NHRP_TITLES = {
     "resolution-request": "Resolution Request", "resolution-reply": "Resolution Reply",
