@@ -61,8 +61,10 @@ MAX_SECRETS_BLOCK = 64 << 20
 # Warnings of one kind told one by one (per capture); the rest are counted
 # in one line that follows them.
 MAX_SAME_WARNINGS = 5
-# How much classic pcap is read at a time.
-CHUNK = 1 << 20
+# How much classic pcap is read at a time: at 1 MiB the reading process
+# held 3 to 5 MB more (the chunk, its records, the batches made of them)
+# and was no faster (measured on the 300k and 1M benchmark files).
+CHUNK = 1 << 18
 # What reading can raise: a damaged gzip stream raises zlib.error, which is
 # not an OSError and would otherwise escape as a traceback.
 _READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
