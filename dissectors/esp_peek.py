@@ -12,11 +12,12 @@ from typing import Any, NamedTuple
 from nhrpscope.dissectors.esp import (
     _PADS,
     GRE_KNOWN_PROTOCOLS,
+    SaOps,
     SecurityAssociation,
     _hi_candidates,
     _remember,
 )
-from nhrpscope.dissectors.esp_algorithms import can_verify, hmac_context
+from nhrpscope.dissectors.esp_algorithms import can_verify
 
 __all__ = ["CbcEnds", "EspPeek"]
 
@@ -86,7 +87,7 @@ class EspPeek:
 
     def __init__(self, sa: SecurityAssociation) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-        from nhrpscope.dissectors.esp_algorithms import _HMAC_HASH, _block_cipher, split_keymat
+        from nhrpscope.dissectors.esp_algorithms import _HMAC_HASH, split_keymat
 
         enc = sa.algorithm
         self.sa = sa
@@ -100,8 +101,8 @@ class EspPeek:
         self._ctr0 = 1
         self._implicit = enc.implicit_iv
         key, salt = split_keymat(enc, sa.enc_key)
-        if enc.kind == "cbc":
-            self._dec = Cipher(_block_cipher(enc.name, key), modes.CBC(bytes(self.blk))).decryptor()
+        if enc.kind == "cbc":  # the SA's own decryptor (SaOps), as decode_esp feeds it
+            self._dec = SaOps.for_sa(sa).cbc
         elif enc.kind == "ctr" or enc.name.startswith("aes-gcm"):
             self._ecb = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
             self._salt = salt
@@ -110,7 +111,9 @@ class EspPeek:
         else:
             raise ValueError(f"no fast path for {enc.name}")
         # What the full path checks as the ICV (decode_esp: HMACs here, the tag of a
-        # combined mode); the keyed HMAC is made on the first ``verify``.
+        # combined mode); the keyed HMAC, the SA's own (SaOps), is taken on the first
+        # ``verify``. Sharing the SA's contexts with decode_esp keeps one of each per
+        # SA in a process that does both (about 1.7 kB an SA).
         self._mac: Any = None
         self._verifies = not enc.is_aead and not (
             self.icv_len and sa.auth_key is not None and can_verify(sa.integrity))
@@ -221,7 +224,7 @@ class EspPeek:
         if mac is None:
             if not self._hmac:
                 return False
-            mac = self._mac = hmac_context(self.sa.integrity, self.sa.auth_key or b"")
+            mac = self._mac = SaOps.for_sa(self.sa).mac  # the HMAC decode_esp copies
         sa = self.sa
         seq = int.from_bytes(b[q + 4:q + 8], "big")
         hi = _hi_candidates(sa, seq)[0]
