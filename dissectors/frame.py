@@ -16,17 +16,14 @@ from nhrpscope.dissectors import ip as ip_mod
 from nhrpscope.dissectors import link
 from nhrpscope.dissectors.base import Layer, Problem
 from nhrpscope.dissectors.frame_shape import (
-    IPV4_CSUM,
     IPV4_DST,
-    IPV4_ID,
+    IPV4_ID_SUM,
     IPV4_SRC,
-    NEW_IPV4,
-    NEW_NHRP,
-    NHRP_CSUM,
-    NHRP_RID,
+    IPV4_WITH,
+    NHRP_SUM_RID,
+    NHRP_WITH,
     ShapeMemo,
     shape_key,
-    sound,
 )
 from nhrpscope.dissectors.nhrp import NhrpMemo, NhrpPacket, decode_nhrp
 from nhrpscope.dissectors.transport import decode_icmp, decode_tcp
@@ -113,9 +110,7 @@ class FrameDecoder:
             hit = self._shaped(data, *shaped)
             if hit is not None:
                 eth, ipv, gre, n, o = hit
-                ip = NEW_IPV4(*ipv[:IPV4_ID], (data[18] << 8) | data[19],
-                               *ipv[IPV4_ID + 1:IPV4_CSUM], (data[24] << 8) | data[25],
-                               *ipv[IPV4_CSUM + 1:])
+                ip = IPV4_WITH(ipv, *IPV4_ID_SUM(data, 18))
                 return Packet(frame, time, wl, [eth, ip, gre, n], [], comment, [0, 14, 34, o])
             pkt = self._decode_shaped(data, shaped[1], frame, time, wl, comment)
             if pkt is not None:
@@ -140,14 +135,13 @@ class FrameDecoder:
         if hit is None:
             return None
         eth, ipv, gre, nv, ip_rest, nhrp_rest = hit
-        rid = int.from_bytes(data[o + 24:o + 28], "big")
-        csum = (data[o + 12] << 8) | data[o + 13]
-        if not sound(ip_rest + ((data[18] << 8) | data[19]) + ((data[24] << 8) | data[25])) \
-                or not sound(nhrp_rest + csum + (rid >> 16) + (rid & 0xFFFF)):
+        ident, ip_sum = IPV4_ID_SUM(data, 18)
+        csum, rid = NHRP_SUM_RID(data, o + 12)
+        # sound(), inline: both sums a multiple of 0xFFFF
+        if (ip_rest + ident + ip_sum) % 0xFFFF \
+                or (nhrp_rest + csum + (rid >> 16) + (rid & 0xFFFF)) % 0xFFFF:
             return None
-        n = NEW_NHRP(*nv[:NHRP_RID], rid, *nv[NHRP_RID + 1:NHRP_CSUM], csum,
-                      *nv[NHRP_CSUM + 1:])
-        return eth, ipv, gre, n, o
+        return eth, ipv, gre, NHRP_WITH(nv, rid, csum), o
 
     def _decode_shaped(self, data: bytes, o: int, frame: int, time: float, wire_len: int,
                        comment: str | None) -> Packet | None:

@@ -5,11 +5,12 @@ to the same records)."""
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from nhrpscope.dissectors import gre as gre_mod
 from nhrpscope.dissectors import ip as ip_mod
-from nhrpscope.dissectors.base import Layer, slot_constructor
+from nhrpscope.dissectors.base import Layer, slot_replacer
 from nhrpscope.dissectors.link import Ethernet
 from nhrpscope.dissectors.nhrp import (
     ERROR_INDICATION,
@@ -35,8 +36,14 @@ if TYPE_CHECKING:
 # against 25 through the chain). Only frames that decoded without any
 # problem are kept, and a repeat is taken only when both its checksums are
 # right, so what it answers is what the chain would.
-NEW_IPV4 = slot_constructor(ip_mod.IPv4)
-NEW_NHRP = slot_constructor(NhrpPacket)
+# a repeat's records: the memo's field values but for the identification,
+# request id and checksums (read by index: no argument list built per frame)
+IPV4_WITH = slot_replacer(ip_mod.IPv4, "id", "checksum")
+NHRP_WITH = slot_replacer(NhrpPacket, "request_id", "checksum")
+# those four fields of a frame: (IPv4 id, IPv4 checksum) from byte 18,
+# (NHRP checksum, request id) from NHRP's byte 12
+IPV4_ID_SUM = struct.Struct("!H4xH").unpack_from
+NHRP_SUM_RID = struct.Struct("!H10xI").unpack_from
 IPV4_ID, IPV4_CSUM, IPV4_SRC, IPV4_DST = (ip_mod.IPV4_FIELDS.index(f) for f in
                                               ("id", "checksum", "src", "dst"))
 NHRP_RID, NHRP_CSUM, NHRP_SIZE = (PACKET_FIELDS.index(f) for f in
@@ -108,7 +115,7 @@ def sound(rest: int) -> bool:
     """Whether a one's complement sum (not folded, positive) checks: folded,
     it is 0xFFFF, i.e. a multiple of 0xFFFF, which is ``internet_checksum(...)
     == 0`` (RFC 1071: the sum in either byte order folds to 0xFFFF or neither
-    does; a header's words, not all zero, sum to more than 0)."""
-    while rest >> 16:
-        rest = (rest & 0xFFFF) + (rest >> 16)
-    return rest == 0xFFFF
+    does; a header's words, not all zero, sum to more than 0). Folding keeps
+    the sum's remainder by 0xFFFF (2**16 is 1 mod 0xFFFF) and ends in
+    1..0xFFFF for a positive sum: it is 0xFFFF when that remainder is 0."""
+    return rest % 0xFFFF == 0
