@@ -86,8 +86,9 @@ class NhrpCache:
         created = t
         if e is not None:
             was_placeholder = e.type in (INCOMPLETE, NEGATIVE)
-            if not e.alive(t) or was_placeholder or (e.nbma != nbma and nbma is not None):
-                if was_placeholder and e.alive(t):
+            alive = e.expires is None or e.expires > t  # e.alive(t), inline: twice a reply
+            if not alive or was_placeholder or (e.nbma != nbma and nbma is not None):
+                if was_placeholder and alive:
                     created = e.created  # the same entry, now complete
                 self._drop(e)
                 e = None

@@ -12,6 +12,7 @@ the routers, the caches, the transactions by RFC key, the deadlines.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -59,6 +60,11 @@ class Message(NamedTuple):
     password: str | None = None  # its authentication extension's (nhrp_fields.password)
 
 
+# Message((t, fr, ...)) every field given, made in C (a NamedTuple's __new__ is
+# a Python function, a third of the cost of the tuple it makes)
+_new_message: Callable[[tuple], Message] = partial(tuple.__new__, Message)
+
+
 class Transactions:
     """Transactions by what RFC 2332 matches on: (kind, source NBMA, source
     protocol address, request id). The closed ones stay a while, so a late
@@ -83,6 +89,40 @@ class Transactions:
 
 # How many of the latest cut NHRP packets towards one address are kept to cite
 _CUT_KEPT = 16
+# How many extensions tuples ``Extensions`` keeps read
+EXTENSION_SETS = 4096
+
+
+class Extensions:
+    """What the handlers read of a packet's extensions (RFC 2332 5.3), by
+    extensions tuple: each name's CIEs (``nhrp_fields.ext_cies``) and the
+    authentication password (``nhrp_fields.password``). A message is asked
+    for three or four of them, and the shape memo's repeats share their
+    extensions tuple, so each tuple is read once. Keyed by the tuple's id,
+    the tuple held with its entry so that id stays its own; bounded."""
+
+    __slots__ = ("by_id",)
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, tuple[tuple, dict[str, tuple], str | None]] = {}
+
+    def _read(self, n: NhrpPacket) -> tuple[tuple, dict[str, tuple], str | None]:
+        exts = n.extensions
+        got = self.by_id.get(id(exts))
+        if got is None:
+            if len(self.by_id) >= EXTENSION_SETS:
+                self.by_id.clear()
+            names = {e.name for e in exts}
+            got = self.by_id[id(exts)] = (exts, {k: ext_cies(n, k) for k in names}, password(n))
+        return got
+
+    def cies(self, n: NhrpPacket, name: str) -> tuple:
+        """``ext_cies(n, name)``."""
+        return self._read(n)[1].get(name, ())
+
+    def password(self, n: NhrpPacket) -> str | None:
+        """``password(n)``."""
+        return self._read(n)[2]
 
 
 class NhrpObserver:
@@ -104,6 +144,7 @@ class NhrpObserver:
         self.schedule = schedule
         self.expire_at = expire_at
         self.txns = Transactions()
+        self.ext = Extensions()
         self.registrations = Registrations(self)
         self.resolutions = Resolutions(self)
         self.purges = Purges(self)
@@ -130,7 +171,7 @@ class NhrpObserver:
         alias = self.routers.alias  # Routers.claimed, inline: once per NHRP frame
         sender = None if osrc is None else alias.get(osrc, osrc)
         receiver = None if odst is None else alias.get(odst, odst)
-        pw = password(n)  # once: the handlers read it too
+        pw = self.ext.password(n)  # once: the handlers read it too
         if sender and receiver and sender != receiver:
             pr = (sender, receiver)
             s = self.pair_pw.get(pr)
@@ -150,7 +191,7 @@ class NhrpObserver:
                       hop_count=n.hop_count)
         handler = self.handlers.get(typ)
         if handler is not None:
-            handler(Message(t, fr, n, osrc, odst, sender, receiver, pw))
+            handler(_new_message((t, fr, n, osrc, odst, sender, receiver, pw)))
 
     # ------------------------------------------------------------------ shared
 
@@ -192,7 +233,7 @@ class NhrpObserver:
 
     def forwarded(self, n: NhrpPacket, outer_src: str | None) -> bool:
         """Was this request passed on by an NHS (rather than sent by its originator)?"""
-        if ext_cies(n, "forward-transit-nhs-record"):
+        if self.ext.cies(n, "forward-transit-nhs-record"):
             return True
         if outer_src is None or outer_src == n.src_nbma:
             return False
@@ -219,8 +260,12 @@ class NhrpObserver:
         ``dst`` (a wire address), from ``src`` (None: from anyone)."""
         if not dst:
             return None
-        m = self.tunnel.esp.mark(src, dst)  # made anew (NamedTuple._replace is slow)
-        return UnreadableMark(m.src, m.dst, m.seen, self.cut_towards.get(dst, (0,))[0])
+        cut = self.cut_towards.get(dst, (0,))[0]
+        esp = self.tunnel.esp
+        if dst not in esp.by_dst:  # no SA towards it: the mark esp.mark would make, at once
+            return UnreadableMark(src, dst, {}, cut)
+        m = esp.mark(src, dst)  # made anew (NamedTuple._replace is slow)
+        return UnreadableMark(m.src, m.dst, m.seen, cut)
 
     def unreadable_since(self, mark: UnreadableMark | None) -> tuple[UnreadableFrames, ...]:
         """When a request went unanswered: the frames towards its sender that

@@ -29,7 +29,6 @@ from nhrpscope.replay.findings import MAX_FRAMES
 from nhrpscope.replay.model import Registration
 from nhrpscope.replay.nhrp_state import REPLY_TIMEOUT, RegistrationTxn
 from nhrpscope.replay.observers.nhrp_fields import (
-    ext_cies,
     host_len,
     network,
     norm_prefix,
@@ -139,7 +138,7 @@ class Registrations:
             rec.frames.append(fr)
         cie = n.cies[0] if n.cies else None
         code = cie.code if cie is not None else 0
-        resp = ext_cies(n, "responder-address")
+        resp = nhrp.ext.cies(n, "responder-address")
         rs = routers.seen(spoke, t, fr)
         rs.bind(n.src_proto)
         if hub:
@@ -184,21 +183,20 @@ class Registrations:
         plen = norm_prefix(n.src_proto, cie.prefix_len if cie is not None else None)
         proto = n.src_proto or spoke
         flags = {"registered", "unique"} if rec.unique else {"registered"}
-        nat = routers.is_nat(spoke)
+        nat = rs.nat  # routers.is_nat(spoke): rs is its record (_nat may have set it)
         if nat:
             flags.add("nat")
         e = nhrp.cache(hub).put(t, fr, proto=network(proto, plen), prefix_len=plen,
-                                via=n.src_proto, nbma=routers.wire(spoke), claimed_nbma=spoke,
+                                via=n.src_proto, nbma=rs.public or spoke, claimed_nbma=spoke,
                                 type=DYNAMIC, source="registration",
                                 holding_time=rec.holding_time, flags=flags, nat=nat)
         self.binding_frames[(hub, e.proto, e.prefix_len)] = list(rec.frames[-2:])
         if e.expires is not None:
             nhrp.expire_at(e.expires, hub, (e.proto, e.prefix_len), spoke)
-        r_hub = routers.get(hub)
-        tun = rec.hub_tunnel or (r_hub.tunnel if r_hub is not None else None)
+        tun = rec.hub_tunnel or rh.tunnel  # rh: routers.get(hub), seen above
         if tun:
             nhrp.cache(spoke).put(t, fr, proto=tun, prefix_len=host_len(tun), via=tun,
-                                  nbma=routers.wire(hub), claimed_nbma=hub, type=STATIC,
+                                  nbma=rh.public or hub, claimed_nbma=hub, type=STATIC,
                                   source="nhs", holding_time=None, state="UP")
         if nhrp.events:
             nhrp.emit(t, fr, "registered", hub, spoke, f"{proto} registered", rtt=rec.rtt)
@@ -207,14 +205,14 @@ class Registrations:
         """NAT: the NHS's NAT extension reports another NBMA than the claimed
         one, or the NHS answered to another address than the claimed one."""
         nhrp, n = self.nhrp, m.n
-        for c in ext_cies(n, "cisco-nat-address"):
+        for c in nhrp.ext.cies(n, "cisco-nat-address"):
             if c.client_nbma and c.client_proto in (None, n.src_proto) \
                     and c.client_nbma not in (spoke, hub, m.osrc):
                 nhrp.nat(spoke, c.client_nbma, f"hub {hub} reports it at {c.client_nbma} in "
                          f"the NAT address extension while it claims {spoke}", m.t, m.fr)
         odst = m.odst
         if odst and odst != spoke and nhrp.routers.alias.get(odst) != spoke \
-                and not ext_cies(n, "reverse-transit-nhs-record") and odst not in nhrp.routers:
+                and not nhrp.ext.cies(n, "reverse-transit-nhs-record") and odst not in nhrp.routers:
             nhrp.nat(spoke, odst, f"it claims NBMA {spoke} but hub {hub} answers it at {odst}",
                      m.t, m.fr)
 

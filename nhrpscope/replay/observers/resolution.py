@@ -15,7 +15,6 @@ from nhrpscope.replay.findings import MAX_FRAMES
 from nhrpscope.replay.model import Hop, Resolution, Shortcut
 from nhrpscope.replay.nhrp_state import REPLY_TIMEOUT, ResolutionTxn
 from nhrpscope.replay.observers.nhrp_fields import (
-    ext_cies,
     host_len,
     net_mask,
     network,
@@ -48,7 +47,7 @@ class Resolutions:
         rq = routers.seen(req, t, fr)
         rq.bind(n.src_proto)
         rq.password(m.password)
-        for c in ext_cies(n, "forward-transit-nhs-record"):
+        for c in nhrp.ext.cies(n, "forward-transit-nhs-record"):
             if c.client_nbma:
                 routers.seen(c.client_nbma, t, fr).bind(c.client_proto)
         if receiver:
@@ -128,14 +127,14 @@ class Resolutions:
         txn.add_hop(Hop(m.sender or "?", m.receiver or "?", n.hop_count, t, fr, "reply"))
         cie = n.cies[0] if n.cies else None
         code = cie.code if cie is not None else 0
-        resp = ext_cies(n, "responder-address")
+        resp = nhrp.ext.cies(n, "responder-address")
         responder = (resp[0].client_nbma if resp and resp[0].client_nbma else None) or m.sender
         if responder:
             rr = routers.seen(responder, t, fr)
             rr.password(m.password)
             if resp and resp[0].client_proto:
                 rr.bind(resp[0].client_proto)
-        for c in ext_cies(n, "forward-transit-nhs-record") + ext_cies(n, "reverse-transit-nhs-record"):
+        for c in nhrp.ext.cies(n, "forward-transit-nhs-record") + nhrp.ext.cies(n, "reverse-transit-nhs-record"):
             if c.client_nbma:
                 routers.seen(c.client_nbma, t, fr).bind(c.client_proto)
         if not txn.fire("reply-nak" if code else "reply-ack"):
