@@ -153,6 +153,8 @@ class Registrations:
         if not txn.fire("reply-nak" if code else "reply-ack"):
             return  # a duplicate or late reply
         txn.answered = True
+        # the mark is read only when a request goes unanswered (``closed``): let it go
+        txn.unreadable_from = None
         rec.reply_time = t
         rec.hub_nbma = rec.hub_nbma or hub
         rec.code = code

@@ -139,6 +139,8 @@ class Resolutions:
                 routers.seen(c.client_nbma, t, fr).bind(c.client_proto)
         if not txn.fire("reply-nak" if code else "reply-ack"):
             return
+        # the mark is read only when a request goes unanswered (``closed``): let it go
+        txn.unreadable_from = None
         rec.reply_time = t
         rec.code = code
         rec.code_name = getattr(cie, "code_name", None) if cie is not None else "success"
