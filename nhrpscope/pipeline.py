@@ -72,12 +72,6 @@ class Result:
         return bool(self._engine is not None and self._engine.caches.get(nbma))
 
 
-# The share of a big file's frames the replaying process classifies itself
-# once there are keys, the reading process the rest (``first_stage.stage``):
-# opening each ESP packet's ends makes the reading process the slower one.
-STAGED_SHARE = 0.5
-
-
 def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,
            stop: Stop | None = None, on_event: Callable | None = None,
            on_finding: Callable | None = None, dedup: bool = True,
@@ -116,17 +110,15 @@ def replay(files: Iterable[str], key_files: Iterable[str] = (), esp_specs: Itera
         src = CaptureSource(list(files), on_secrets=on_secrets, dedup=dedup, writer=writer,
                             reorder_window=window, reorder_max=0 if follow else 4096)
         stack.enter_context(src)
-        eng = Engine(store.db.lookup, on_event=on_event, on_finding=on_finding, fast=fast,
-                     verify_all=verify_all)
         staged = None
         by_frame = on_progress is not None or on_frame is not None
         if stop is None and not by_frame and fast and not follow and src.stageable():
             # a big file is read and classified by a second process while this one
-            # replays (it starts now); with keys, this one classifies a share too
+            # replays; it starts now, while the engine is loaded
             staged = guarded_staged(src, opts.keys, opts.esp, verify_all=verify_all,
-                                    capture_keys=capture_keys,
-                                    classify=eng.classifier.classify_batch,
-                                    share=STAGED_SHARE)
+                                    capture_keys=capture_keys)
+        eng = Engine(store.db.lookup, on_event=on_event, on_finding=on_finding, fast=fast,
+                     verify_all=verify_all)
         end = None
         end_frame = None
         done_bytes = 0

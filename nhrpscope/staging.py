@@ -5,7 +5,7 @@ must not load the replay engine for it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import chain
 
 from nhrpscope.errors import ReadingProcessError
@@ -14,13 +14,12 @@ from nhrpscope.replay.source import CaptureSource
 
 def guarded_staged(src: CaptureSource, key_files: tuple[str, ...], esp_specs: tuple[str, ...], *,
                    verify_all: bool = False, skip: tuple[int, ...] = (),
-                   capture_keys: bool = True, classify: Callable | None = None,
-                   share: float = 0.0) -> Iterator[tuple]:
+                   capture_keys: bool = True) -> Iterator[tuple]:
     """``src.staged``: the reading process's items, any failure of that
     process raised as ``ReadingProcessError`` naming the file."""
     return chain.from_iterable(_guarded(src.staged_batches(
-        key_files, esp_specs, verify_all=verify_all, skip=skip, capture_keys=capture_keys,
-        classify=classify, share=share), src.paths[0]))
+        key_files, esp_specs, verify_all=verify_all, skip=skip, capture_keys=capture_keys),
+        src.paths[0]))
 
 
 def _guarded(batches: Iterator[list[tuple]], path: str) -> Iterator[list[tuple]]:

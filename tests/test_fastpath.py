@@ -102,37 +102,6 @@ def test_staged_reading_process_equals_in_process(scale, monkeypatch):
     assert analysis([scale["esp"]], keys, verify_all=True) == want_esp
 
 
-@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
-def test_staged_share_equals_in_process(scale, monkeypatch, share):
-    """However the frames are shared between the two processes' classifiers
-    (``pipeline.STAGED_SHARE``), the analysis is one process's; with keys
-    the replaying process classifies its share, without keys none."""
-    from nhrpscope import pipeline
-
-    keys = (str(scale["esp"].with_suffix(".esp_sa")),)
-    want_esp = analysis([scale["esp"]], keys)
-    want_clear = analysis([scale["clear"]])
-    monkeypatch.setattr(CaptureSource, "STAGE_MIN_BYTES", 0)
-    monkeypatch.setattr(pipeline, "STAGED_SHARE", share)
-    here: list[int] = []  # frames classified in this (the replaying) process
-    classify_batch = Classifier.classify_batch
-
-    def counted(self: Classifier, recs: list[tuple]) -> list[tuple]:
-        here.append(len(recs))
-        return classify_batch(self, recs)
-
-    monkeypatch.setattr(Classifier, "classify_batch", counted)
-    assert analysis([scale["clear"]]) == want_clear
-    assert here == []
-    assert analysis([scale["esp"]], keys) == want_esp
-    assert analysis([scale["esp"]], keys, verify_all=True) == want_esp
-    frames = want_esp["capture"]["frames"]
-    if share == 0:
-        assert here == []
-    else:  # about the share of each run's frames, by whole lists
-        assert 0.5 * share * 2 * frames <= sum(here) <= 2 * frames
-
-
 def test_staged_decode_only_equals_full_decode(scale, monkeypatch):
     runner = CliRunner()
     keys = scale["esp"].with_suffix(".esp_sa")

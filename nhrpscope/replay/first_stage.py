@@ -54,8 +54,8 @@ class StageKeys:
 
 def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool = True,
           dedup_window: float = 1.0, reorder_window: float = 0.5, reorder_max: int = 4096,
-          verify_all: bool = False, skip: tuple[int, ...] = (), capture_keys: bool = True,
-          share: float = 0.0) -> Iterator[list]:
+          verify_all: bool = False, skip: tuple[int, ...] = (), capture_keys: bool = True
+          ) -> Iterator[list]:
     """Batches of what ``CaptureSource.staged`` replays: per frame the
     classification or the frame itself. With ``skip`` (for ``decode
     --only``), frames only: the first, and those not classified as one of
@@ -63,11 +63,8 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
     False: keys in the capture are passed on but not used here (the replay
     ignores them too: --no-capture-keys). Alone in their batch:
     ``("secrets", type, data, where)`` where the capture carries keys (before
-    the frames read after them), ``("raw", records)`` for a list of frames
-    left for the replaying process to classify (``share``: about that
-    fraction of the frames read once there are keys, by the lists' sizes,
-    the same in every run), and
-    last ``("end", stats)`` or ``("error", message)``."""
+    the frames read after them), and last ``("end", stats)`` or ``("error",
+    message)``."""
     from nhrpscope.capture import CaptureError
     from nhrpscope.replay.source import CaptureSource
 
@@ -83,7 +80,6 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
 
     classify, classify_batch = classifier._classify, classifier.classify_batch
     end: tuple[str, Any]
-    read = given = 0  # frames read with keys, and of them left to the replaying process
     try:
         with CaptureSource([path], on_secrets=on_secrets, dedup=dedup, dedup_window=dedup_window,
                            reorder_window=reorder_window, reorder_max=reorder_max) as src:
@@ -95,15 +91,7 @@ def stage(path: str, key_files: list[str], esp_specs: list[str], *, dedup: bool 
                         yield [x]
                     batch = []
                     pending.clear()
-                if keys.db is not None:  # only decrypting makes this process the slower
-                    read += len(recs)
-                if share and keys.db is not None and given < share * read and not skip:
-                    if batch:  # what came before, in order
-                        yield batch
-                        batch = []
-                    yield [("raw", recs)]
-                    given += len(recs)
-                elif skip:
+                if skip:
                     for rec in recs:
                         m = classify(rec)
                         if m is None or len(m) not in skip or first:
@@ -141,8 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     for batch in stage(args["path"], args["keys"], args["specs"], dedup=args["dedup"],
                        dedup_window=args["dedup_window"], reorder_window=args["window"],
                        reorder_max=args["max"], verify_all=args["verify_all"],
-                       skip=tuple(args.get("skip", ())), capture_keys=args.get("capture_keys", True),
-                       share=args.get("share", 0.0)):
+                       skip=tuple(args.get("skip", ())), capture_keys=args.get("capture_keys", True)):
         data = marshal.dumps(batch)
         out.write(len(data).to_bytes(8, "little"))
         out.write(data)

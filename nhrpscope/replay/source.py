@@ -267,9 +267,7 @@ class CaptureSource:
 
     def staged_batches(self, key_files: Iterable[str] = (), esp_specs: Iterable[str] = (), *,
                        verify_all: bool = False, skip: tuple[int, ...] = (),
-                       capture_keys: bool = True,
-                       classify: Callable[[list[tuple]], list[tuple]] | None = None,
-                       share: float = 0.0) -> Iterator[list[tuple]]:
+                       capture_keys: bool = True) -> Iterator[list[tuple]]:
         """What ``fastpath.Classifier`` makes of the frames (for
         ``Engine.feed_items``), made by a second process that reads,
         reorders, de-duplicates and classifies the file (``python -m
@@ -279,13 +277,6 @@ class CaptureSource:
         With ``skip``, the frames themselves, less those classified as one
         of those kinds (``first_stage.stage``). ``capture_keys`` False: the keys
         the capture carries are not used (--no-capture-keys).
-
-        ``classify`` (the replay's own ``Classifier.classify_batch``, with
-        the same keys): once there are keys, about ``share`` of the frames
-        come back as read and are classified here, so that the reading
-        process, slower than the replay when it decrypts, hands this one part
-        of its work. Which lists go where is fixed by their sizes, never by
-        timing, so every run gives the same result.
 
         The process starts now (its start-up overlaps whatever the caller
         does before reading); ``close()`` stops it."""
@@ -300,8 +291,7 @@ class CaptureSource:
                            "dedup": self.dedup, "dedup_window": self.dedup_window,
                            "window": self.reorder_window, "max": self.reorder_max,
                            "verify_all": verify_all, "skip": list(skip),
-                           "capture_keys": capture_keys,
-                           "share": share if classify is not None and not skip else 0.0})
+                           "capture_keys": capture_keys})
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(nhrpscope.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(x for x in (root, env.get("PYTHONPATH")) if x)
@@ -311,10 +301,10 @@ class CaptureSource:
         assert proc.stdout is not None
         _widen_pipe(proc.stdout.fileno())
         self._proc = (proc, err)
-        self._stage = self._staged(proc, err, classify)
+        self._stage = self._staged(proc, err)
         return self._stage
 
-    def _staged(self, proc: Any, err: Any, classify: Callable | None) -> Iterator[list[tuple]]:
+    def _staged(self, proc: Any, err: Any) -> Iterator[list[tuple]]:
         import marshal
 
         on_secrets = self.readers[0].on_secrets
@@ -329,10 +319,6 @@ class CaptureSource:
                 batch = loads(out.read(int.from_bytes(head, "little")))
                 if len(batch) == 1 and len(batch[0]) in (2, 4):
                     x = batch[0]
-                    if x[0] == "raw":  # frames left to this process (``classify``)
-                        assert classify is not None
-                        yield classify(x[1])
-                        continue
                     if x[0] == "secrets":
                         if on_secrets is not None:
                             on_secrets(x[1], x[2], x[3])
