@@ -235,3 +235,18 @@ def test_options_carry_workers_and_a_stop_replays_here(caps: dict[str, Path], lo
     hub = one.analysis.routers[0].nbma
     t = (one.analysis.capture.first or 0) + 60
     assert api.cache_at(many, hub, t) == api.cache_at(one, hub, t)
+
+
+def test_few_files_cut_into_ranges_for_the_replay_to_start(caps: dict[str, Path], local: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """With few files for the workers, a file bigger than RANGE_BYTES is cut
+    into about size / RANGE_BYTES ranges even with one worker, so the replay
+    starts on the first; with many files each is one part. Same analysis."""
+    size = caps["scale"].stat().st_size
+    monkeypatch.setattr(run, "RANGE_BYTES", size // 4)
+    parts = run._plan((str(caps["scale"]),), 1, 0)
+    assert len(parts) in (4, 5) and parts[-1].last  # ceil(size / (size // 4)) ranges, or whole
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:], strict=False))
+    many = (str(caps["scale"]),) * (run.FEW_FILES * 2)
+    assert len(run._plan(many, 2, 0)) == len(many)
+    _same(caps["scale"], workers=1)
