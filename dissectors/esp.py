@@ -344,7 +344,15 @@ def _hi_candidates(sa: SecurityAssociation, seq: int) -> Sequence[int | None]:
     """ESN high words to try, most likely first; None means "no ESN"."""
     hint = sa.esn_hint
     if not sa.esn and sa.seq_hi is None and (hint is None or hint[0] is None):
-        return _NO_ESN  # the commonest SA: what the list below comes to, made once
+        return _NO_ESN  # the commonest SA: what _hi_list comes to, made once
+    return _hi_list(sa, seq)
+
+
+def _hi_list(sa: SecurityAssociation, seq: int) -> list[int | None]:
+    """``_hi_candidates`` by the general rule: the hint's guesses (the wrap
+    since, or before it), the SA's own high word and its neighbours, "no
+    ESN" unless the SA says ESN, then the small high words."""
+    hint = sa.esn_hint
     first: list[int | None] = []
     if hint is not None:
         hi, lo = hint

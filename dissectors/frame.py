@@ -143,18 +143,33 @@ class FrameDecoder:
             return None
         return eth, ipv, gre, NHRP_WITH(nv, rid, csum), o
 
+    def _ethernet(self, head: bytes) -> Layer:
+        """The record of an untagged Ethernet header before IP (its 14 bytes
+        only; a capture repeats a few hundred, one per MAC pair), kept."""
+        eth = self._eth.get(head)
+        if eth is None:
+            eth = link.decode_ethernet(head)[0][0]
+            if len(self._eth) < _CACHE_MAX:
+                self._eth[head] = eth
+        return eth
+
+    def _gre_header(self, head: bytes) -> gre_mod.Decoded:
+        """A GRE header with no checksum, routing or sequence number decoded
+        (the header alone makes the record: a capture has a few), kept."""
+        g = self._gre.get(head)
+        if g is None:
+            g = gre_mod.decode_gre(head)
+            if len(self._gre) < _CACHE_MAX:
+                self._gre[head] = g
+        return g
+
     def _decode_shaped(self, data: bytes, o: int, frame: int, time: float, wire_len: int,
                        comment: str | None) -> Packet | None:
         """A frame of the common NHRP shape (``shape_key``) decoded as the
         chain (``_steps``) decodes it, with the steps it takes for that shape
         only, when it has no problem at all; else None, and the chain decodes
         it (problems and their offsets are the chain's business)."""
-        head = data[:14]
-        eth = self._eth.get(head)
-        if eth is None:
-            eth = link.decode_ethernet(head)[0][0]
-            if len(self._eth) < _CACHE_MAX:
-                self._eth[head] = eth
+        eth = self._ethernet(data[:14])
         ip, d, frag = ip_mod.decode_ipv4(data[14:])
         if ip is None or d.problems or frag is not None:
             return None
@@ -162,12 +177,7 @@ class FrameDecoder:
         hl = o - 34
         if len(payload) <= hl or len(payload) < 8:
             return None
-        ghead = payload[:hl]
-        g = self._gre.get(ghead)
-        if g is None:
-            g = gre_mod.decode_gre(ghead)
-            if len(self._gre) < _CACHE_MAX:
-                self._gre[ghead] = g
+        g = self._gre_header(payload[:hl])
         gre = g.record
         if gre is None or g.problems or gre.protocol_type != gre_mod.PT_NHRP:
             return None
@@ -260,13 +270,7 @@ class FrameDecoder:
             if kind == "eth" and len(buf) >= 14 and buf[12:14] in link.IP_ETHERTYPES:
                 # untagged Ethernet before IP: its record depends on 14 bytes only,
                 # and a capture repeats a few hundred of them (one per MAC pair)
-                head = buf[:14]
-                eth = self._eth.get(head)
-                if eth is None:
-                    eth = link.decode_ethernet(head)[0][0]
-                    if len(self._eth) < _CACHE_MAX:
-                        self._eth[head] = eth
-                layers.append(eth)
+                layers.append(self._ethernet(buf[:14]))
                 kind, buf, off = _ETHERTYPE_NEXT[(buf[12] << 8) | buf[13]], buf[14:], off + 14
                 continue
             if kind in ("eth", "sll", "sll2", "null", "loop"):
@@ -338,13 +342,7 @@ class FrameDecoder:
                     # version 0 with no checksum, routing or sequence number: the header
                     # alone makes the record (a capture has a few: per key and payload type)
                     hl = 8 if buf[0] & 0x20 else 4
-                    head = buf[:hl]
-                    cached = self._gre.get(head)
-                    if cached is None:
-                        cached = gre_mod.decode_gre(head)
-                        if len(self._gre) < _CACHE_MAX:
-                            self._gre[head] = cached
-                    d = cached
+                    d = self._gre_header(buf[:hl])
                     d = gre_mod.Decoded(d.record, buf[hl:], d.problems, hl)
                 else:
                     d = gre_mod.decode_gre(buf, cut=cut)
