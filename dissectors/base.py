@@ -137,16 +137,8 @@ def slot_constructor(cls: type[_T]) -> Callable[..., _T]:
     NHRP record cost 6.7 us against 2.3 here. For decoders that build many
     records from values they hold whole (a memo's, with a field or two new);
     the record is equal to ``cls(*values)``, as tests check."""
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    for i, name in enumerate(names):
-        env[f"_s{i}"] = cls.__dict__[name].__set__
-    args = ", ".join(f"a{i}" for i in range(len(names)))
-    body = "".join(f"    _s{i}(o, a{i})\n" for i in range(len(names)))
-    exec(f"def new({args}):\n    o = _new(_cls)\n{body}    return o\n", env)  # noqa: S102
-    new: Callable[..., _T] = env["new"]
-    new.__qualname__ = new.__name__ = f"new_{cls.__name__}"
-    return new
+    n = len(fields(cls))  # type: ignore[arg-type]
+    return _slot_builder(cls, [f"a{i}" for i in range(n)], [f"a{i}" for i in range(n)], "new")
 
 
 def slot_replacer(cls: type[_T], *names: str) -> Callable[..., _T]:
@@ -160,13 +152,21 @@ def slot_replacer(cls: type[_T], *names: str) -> Callable[..., _T]:
     as tests check."""
     fnames = [f.name for f in fields(cls)]  # type: ignore[arg-type]
     new_at = {fnames.index(name): i for i, name in enumerate(names)}
+    values = [f"n{new_at[i]}" if i in new_at else f"v[{i}]" for i in range(len(fnames))]
+    return _slot_builder(cls, ["v", *(f"n{i}" for i in range(len(names)))], values, "replace")
+
+
+def _slot_builder(cls: type[_T], params: list[str], values: list[str], kind: str
+                  ) -> Callable[..., _T]:
+    """``def new(params): o = cls.__new__(cls); o.<field i> = values[i] ...``
+    through each slot's descriptor, compiled once."""
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     body = []
-    for i, name in enumerate(fnames):
-        env[f"_s{i}"] = cls.__dict__[name].__set__
-        body.append(f"    _s{i}(o, {f'n{new_at[i]}' if i in new_at else f'v[{i}]'})\n")
-    args = ", ".join(f"n{i}" for i in range(len(names)))
-    exec(f"def new(v, {args}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)  # noqa: S102
+    for i, f in enumerate(fields(cls)):  # type: ignore[arg-type]
+        env[f"_s{i}"] = cls.__dict__[f.name].__set__
+        body.append(f"    _s{i}(o, {values[i]})\n")
+    exec(f"def new({', '.join(params)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n",  # noqa: S102
+         env)
     new: Callable[..., _T] = env["new"]
-    new.__qualname__ = new.__name__ = f"replace_{cls.__name__}"
+    new.__qualname__ = new.__name__ = f"{kind}_{cls.__name__}"
     return new

@@ -18,10 +18,10 @@ from nhrpscope.dissectors.nhrp import (
     MEMO_ENTRY_OVERHEAD,
     MEMO_MAX_BYTES,
     MEMO_MAX_PACKET,
-    PACKET_FIELDS,
     TRAFFIC_INDICATION,
     NhrpPacket,
     packet_values,
+    packet_with,
 )
 
 if TYPE_CHECKING:
@@ -39,15 +39,12 @@ if TYPE_CHECKING:
 # a repeat's records: the memo's field values but for the identification,
 # request id and checksums (read by index: no argument list built per frame)
 IPV4_WITH = slot_replacer(ip_mod.IPv4, "id", "checksum")
-NHRP_WITH = slot_replacer(NhrpPacket, "request_id", "checksum")
+NHRP_WITH = packet_with
 # those four fields of a frame: (IPv4 id, IPv4 checksum) from byte 18,
 # (NHRP checksum, request id) from NHRP's byte 12
 IPV4_ID_SUM = struct.Struct("!H4xH").unpack_from
 NHRP_SUM_RID = struct.Struct("!H10xI").unpack_from
-IPV4_ID, IPV4_CSUM, IPV4_SRC, IPV4_DST = (ip_mod.IPV4_FIELDS.index(f) for f in
-                                              ("id", "checksum", "src", "dst"))
-NHRP_RID, NHRP_CSUM, NHRP_SIZE = (PACKET_FIELDS.index(f) for f in
-                                     ("request_id", "checksum", "packet_size"))
+IPV4_SRC, IPV4_DST = ip_mod.IPV4_FIELDS.index("src"), ip_mod.IPV4_FIELDS.index("dst")
 SHAPE = (Ethernet, ip_mod.IPv4, gre_mod.Gre, NhrpPacket)
 
 
