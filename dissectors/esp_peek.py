@@ -83,11 +83,11 @@ class EspPeek:
     HEAD = _HEAD
 
     __slots__ = ("sa", "kind", "blk", "iv_len", "icv_len", "_dec", "_ecb", "_salt", "_ctr0",
-                 "_implicit", "_mac", "_verifies", "_hmac", "_skip")
+                 "_implicit", "_mac", "_verifies", "_skip")
 
     def __init__(self, sa: SecurityAssociation) -> None:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-        from nhrpscope.dissectors.esp_algorithms import _HMAC_HASH, split_keymat
+        from nhrpscope.dissectors.esp_algorithms import split_keymat
 
         enc = sa.algorithm
         self.sa = sa
@@ -117,8 +117,6 @@ class EspPeek:
         self._mac: Any = None
         self._verifies = not enc.is_aead and not (
             self.icv_len and sa.auth_key is not None and can_verify(sa.integrity))
-        self._hmac = (not enc.is_aead and sa.integrity in _HMAC_HASH and sa.auth_key is not None
-                      and can_verify(sa.integrity))
 
     @classmethod
     def for_sa(cls, sa: SecurityAssociation) -> EspPeek | None:
@@ -222,9 +220,9 @@ class EspPeek:
             return True  # no ICV the full path could check
         mac = self._mac
         if mac is None:
-            if not self._hmac:
-                return False
             mac = self._mac = SaOps.for_sa(self.sa).mac  # the HMAC decode_esp copies
+            if mac is None:
+                return False  # an ICV but no HMAC (AES-XCBC, a combined mode): the full path
         sa = self.sa
         seq = int.from_bytes(b[q + 4:q + 8], "big")
         hi = _hi_candidates(sa, seq)[0]

@@ -285,10 +285,7 @@ class Classifier:
         outer, inner = _OUTER.unpack_from, _INNER.unpack_from
         not_data, ike_ports = _NOT_DATA, _IKE_PORTS
         gre_ipv4, gre_key_ipv4, frag = _GRE_IPV4, _GRE_KEY_IPV4, IPV4_FRAGMENT
-        dbv = self._dbv()
-        if dbv != self._fast_dbv:  # keys were added: each SA is looked up again
-            self._fast.clear()
-            self._fast_dbv = dbv
+        self._fast_as_of(self._dbv())
         fast_get, esp_at, gre_ip = self._fast.get, _ESP_AT.unpack_from, _GRE_IP.unpack_from
         for rec in recs:
             b = rec[3]
@@ -459,15 +456,19 @@ class Classifier:
             return None
         return number, t, wl, rk, idst, ek, seq, sport, dport
 
+    def _fast_as_of(self, dbv: int) -> None:
+        """``_fast`` as of key store version ``dbv``: emptied when keys were
+        added since (each SA is looked up again)."""
+        if dbv != self._fast_dbv:
+            self._fast.clear()
+            self._fast_dbv = dbv
 
     def _go_fast(self, ek: bytes, es: _EspSa) -> None:
         """Let classify_batch open the packets of ``es`` itself from now on
         (``_EspFast``), if ``_esp`` keeps it."""
         if self._esp.get(ek) is not es:
             return
-        if es.dbv != self._fast_dbv:
-            self._fast.clear()
-            self._fast_dbv = es.dbv
+        self._fast_as_of(es.dbv)
         self._fast[ek] = _EspFast(ek, es.peek if es.sa is not None else None, self.verify_all)
 
 
