@@ -95,15 +95,15 @@ def on_cluster(client: Any, key_files: tuple[str, ...], esp_specs: tuple[str, ..
 
 def _results(client: Any, parts: list[Part], key_files: tuple[str, ...],
              esp_specs: tuple[str, ...], options: StageOptions) -> list[PartResult]:
-    futures = client.map(stage_part, parts, key_files=key_files, esp_specs=esp_specs,
-                         options=options, pure=False)
-    out = []
-    for part, fut in zip(parts, futures, strict=True):
-        try:
-            out.append(fut.result())
-        except Exception as e:  # noqa: BLE001 - a worker lost (killed, crashed): say which file
-            raise ReadingProcessError(f"{part.path}: the worker reading it failed: {e}") from e
-    return out
+    futures = _submit(client, parts, key_files, esp_specs, options)
+    return [_result(p, f) for p, f in zip(parts, futures, strict=True)]
+
+
+def _submit(client: Any, parts: list[Part], key_files: tuple[str, ...],
+            esp_specs: tuple[str, ...], options: StageOptions) -> list:
+    """A task per part (``stage_part``); their futures, in order."""
+    return client.map(stage_part, parts, key_files=key_files, esp_specs=esp_specs,
+                      options=options, pure=False)
 
 
 # Makes a fresh engine and its keys' handler (the pipelined merge may start over)
@@ -133,8 +133,7 @@ def stage_and_merge(paths: tuple[str, ...], key_files: tuple[str, ...], esp_spec
     with connect(workers, scheduler) as client:
         n = workers or len(client.scheduler_info().get("workers", ())) or 1
         parts = _plan(paths, n, split_min)
-        futures = client.map(stage_part, parts, key_files=key_files, esp_specs=esp_specs,
-                             options=options, pure=False)
+        futures = _submit(client, parts, key_files, esp_specs, options)
         try:
             if not pipeline:
                 raise _Unordered
