@@ -50,19 +50,15 @@ def ext(n: Any, name: str) -> Any:
 
 
 def ext_cies(n: Any, name: str) -> tuple:
-    for e in getattr(n, "extensions", ()) or ():  # ext(), inline: a few times a frame
-        if getattr(e, "name", None) == name:
-            cies = getattr(e, "cies", ()) or ()
-            return cies if type(cies) is tuple else tuple(cies)
-    return ()
+    e = ext(n, name)
+    cies = getattr(e, "cies", ()) or () if e is not None else ()
+    return cies if type(cies) is tuple else tuple(cies)
 
 
 def password(n: Any) -> str | None:
     """The authentication extension's (5.3.4) password, hex when not text."""
-    for e in getattr(n, "extensions", ()) or ():  # ext(), inline: twice a frame
-        if getattr(e, "name", None) == "authentication":
-            break
-    else:
+    e = ext(n, "authentication")
+    if e is None:
         return None
     pw = getattr(e, "password", None)
     if pw is None:
